@@ -1,0 +1,117 @@
+"""make_app(config): the one place where Orchestra's pieces are built and wired together."""
+
+import logging
+import os
+import secrets
+
+import jinja2
+import tornado.web
+
+from orchestra import db as dblib
+from orchestra.resources import resource_dir
+from orchestra.services.hub import Hub
+from orchestra.services.lmstudio import LMStudioClient
+from orchestra.services.secrets import SecretBox
+from orchestra.store import Stores
+from orchestra.web import api, pages
+from orchestra.web.base import AuthMixin, NotFoundHandler
+
+logger = logging.getLogger(__name__)
+
+
+def make_app(config, **overrides):
+    """Build the Tornado application: database (migrated), services, templates, routes.
+
+    `overrides` replace settings entries (tests pass fakes or extra settings this way).
+    """
+    os.makedirs(config.data_dir, exist_ok=True)
+    database = open_database(config)
+    stores = Stores(database)
+    hub = Hub()
+    lmstudio = LMStudioClient(config.lmstudio_url, benchmarks=stores.benchmarks,
+                              api_token=config.lmstudio_token)
+    settings = dict(
+        config=config,
+        db=database,
+        stores=stores,
+        hub=hub,
+        lmstudio=lmstudio,
+        secrets=SecretBox(config.data_dir),
+        services={},
+        jinja=jinja_env(),
+        static_path=resource_dir("static"),
+        cookie_secret=cookie_secret(config.data_dir),
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Strict", "httponly": False},
+        login_url="/login",
+        debug=config.debug,
+        websocket_ping_interval=config.ws_ping_interval,
+        websocket_ping_timeout=config.ws_ping_interval * 2,
+        websocket_max_message_size=config.ws_max_message_size,
+        on_shutdown=[],
+    )
+    settings.update(overrides)
+    rules = route_table()
+    check_routes(rules)
+    return tornado.web.Application(rules, **settings)
+
+
+def route_table():
+    """Every route, in order: pages, API, then the catch-all 404."""
+    return [
+        *pages.routes,
+        *api.routes,
+        (r".*", NotFoundHandler),
+    ]
+
+
+def check_routes(rules):
+    """Refuse to start when a handler could bypass authentication."""
+    for rule in rules:
+        handler = rule.target if hasattr(rule, "target") else rule[1]
+        if issubclass(handler, tornado.web.StaticFileHandler):
+            continue
+        if not issubclass(handler, AuthMixin):
+            raise RuntimeError("%s does not check the access token" % handler.__name__)
+
+
+def open_database(config):
+    """Connect (failing loudly with one line) and bring the schema up to date."""
+    database = dblib.Database(config.database_url, workers=config.db_workers)
+    try:
+        database.connect()
+        applied = database.run_sync(dblib.migrate)
+    except Exception:
+        database.close()
+        raise
+    if applied:
+        logger.info("applied migrations %s", ", ".join(applied))
+    return database
+
+
+def jinja_env():
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(resource_dir("templates")),
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def cookie_secret(data_dir):
+    """A random secret kept in the data directory, so logins survive a restart."""
+    path = os.path.join(data_dir, "cookie_secret")
+    if not os.path.exists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+async def close_app(app):
+    """Run the shutdown hooks (newest first), then close the LM Studio client and database."""
+    for hook in reversed(app.settings["on_shutdown"]):
+        try:
+            await hook()
+        except Exception:
+            logger.exception("shutdown hook failed")
+    await app.settings["lmstudio"].close()
+    app.settings["db"].close()

@@ -1,0 +1,164 @@
+"""The `orchestra` command: serve, migrate, models."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from orchestra import config as configlib
+from orchestra.db import DatabaseError
+
+logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+EPILOG = """\
+Every flag can also be set with an environment variable (shown in brackets); flags win.
+With no --db, data is kept in SQLite inside the data directory.
+
+examples:
+  orchestra serve
+  orchestra serve --port 9000 --db mysql://orchestra:secret@127.0.0.1:3306/orchestra
+  orchestra migrate --db mysql://root@127.0.0.1/orchestra
+  orchestra models --lmstudio-url http://127.0.0.1:11434
+"""
+
+
+def build_parser():
+    # SUPPRESS: a flag given before the subcommand must not be reset by the subparser.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    group = common.add_argument_group("settings")
+    group.add_argument("--host", help="address to bind (default 127.0.0.1) [ORCHESTRA_HOST]")
+    group.add_argument("--port", type=int,
+                       help="port to listen on (default %d) [ORCHESTRA_PORT]"
+                       % configlib.DEFAULT_PORT)
+    group.add_argument("--db", dest="db_url", metavar="URL",
+                       help="mysql://user:pass@host:3306/name or sqlite:///path.db "
+                            "(default: SQLite in the data directory) [ORCHESTRA_DB_URL]")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="where data, keys and the SQLite file live "
+                            "(default ~/.local/share/orchestra) [ORCHESTRA_DATA_DIR]")
+    group.add_argument("--lmstudio-url", metavar="URL",
+                       help="LM Studio or OpenAI-compatible server "
+                            "(default http://localhost:1234) [ORCHESTRA_LMSTUDIO_URL]")
+    group.add_argument("--lmstudio-token", metavar="TOKEN",
+                       help="API token for LM Studio, when it asks for one "
+                            "[ORCHESTRA_LMSTUDIO_TOKEN]")
+    group.add_argument("--token", help="access token for the web UI and API "
+                                       "(default: a new random one each start) [ORCHESTRA_TOKEN]")
+    group.add_argument("--metrics-interval", type=float, metavar="SECONDS",
+                       help="seconds between system metrics pushes (default 10) "
+                            "[ORCHESTRA_METRICS_INTERVAL]")
+    group.add_argument("--max-model-calls", type=int, metavar="N",
+                       help="model calls running at once; more wait in a queue (default 2) "
+                            "[ORCHESTRA_MAX_MODEL_CALLS]")
+    group.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+
+    parser = argparse.ArgumentParser(
+        prog="orchestra", description="Orchestra: a self-hosted control room for local LLMs.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, parents=[common])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", parents=[common], help="start the web server (the default)",
+                   description="Start Orchestra and print the URL to open.")
+    sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
+    models = sub.add_parser("models", parents=[common],
+                            help="list the models LM Studio offers and exit")
+    models.add_argument("--refresh", action="store_true", help="ignored; always asks the server")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    flags = {name: getattr(args, name, None) for name in configlib.SETTINGS}
+    try:
+        config = configlib.load(flags)
+        command = {"serve": cmd_serve, "migrate": cmd_migrate, "models": cmd_models}
+        return command[args.command or "serve"](config, args) or 0
+    except (configlib.ConfigError, DatabaseError) as e:
+        print("orchestra: error: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_migrate(config, args):
+    from orchestra import db as dblib
+    database = dblib.Database(config.database_url, workers=1)
+    try:
+        database.connect()
+        applied = database.run_sync(dblib.migrate)
+    finally:
+        database.close()
+    print("applied: %s" % (", ".join(applied) if applied else "nothing, the schema is current"))
+
+
+def cmd_models(config, args):
+    from orchestra.services.lmstudio import LMStudioClient, LMStudioError
+
+    async def run():
+        client = LMStudioClient(config.lmstudio_url, api_token=config.lmstudio_token)
+        try:
+            return await client.list_models(refresh=True)
+        finally:
+            await client.close()
+
+    try:
+        models = asyncio.run(run())
+    except LMStudioError as e:
+        print("orchestra: %s" % e, file=sys.stderr)
+        return 1
+    if not models:
+        print("no models: download one in LM Studio first")
+        return 0
+    print("%-48s %-11s %-11s %s" % ("MODEL", "STATE", "TYPE", "CONTEXT"))
+    for m in models:
+        state = m.get("state") or {True: "loaded", False: "not-loaded"}.get(m.get("loaded"), "?")
+        print("%-48s %-11s %-11s %s" % (m["id"], state, m.get("type") or "?",
+                                         m.get("max_context_length") or "?"))
+    return 0
+
+
+def cmd_serve(config, args):
+    import tornado.httpserver
+    import tornado.ioloop
+
+    from orchestra.app import close_app, make_app
+
+    async def run():
+        app = make_app(config)
+        server = tornado.httpserver.HTTPServer(app, xheaders=False)
+        try:
+            server.listen(config.port, config.host)
+        except OSError as e:
+            app.settings["db"].close()
+            raise configlib.ConfigError("cannot listen on %s:%d: %s"
+                                        % (config.host, config.port, e.strerror))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print("Orchestra is running. Open this URL in a browser:\n\n    %s?token=%s\n"
+              % (config.url, config.token), flush=True)
+        await stop.wait()
+        logger.info("shutting down")
+        server.stop()  # stop accepting new connections first
+        try:
+            await asyncio.wait_for(close_app(app), SHUTDOWN_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("shutdown took longer than %.0f s; exiting anyway",
+                           SHUTDOWN_GRACE_SECONDS)
+        try:
+            await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            logger.warning("some connections did not close in time")
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,398 @@
+"""A torndb-style SQL layer over sqlite3 and pymysql, and the executor that keeps it off the IOLoop.
+
+`Connection` is synchronous and lives in one thread. `Database` is what the rest of the
+application uses: it owns a thread pool, gives each worker thread its own Connection and
+runs every call there, so a query never blocks the IOLoop.
+
+SQL is always written with `%s` placeholders (pymysql's style); for SQLite they are
+translated to `?`, and `%%` to `%`.
+"""
+
+import concurrent.futures
+import contextlib
+import datetime
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+import urllib.parse
+
+import pymysql
+import tornado.ioloop
+
+logger = logging.getLogger(__name__)
+
+# MySQL client error codes that mean the connection itself is gone.
+LOST_CONNECTION_CODES = {2006, 2013, 2014, 2045, 2055}
+# A connection idle for longer than this is pinged (and re-opened) before use: MySQL drops
+# idle connections after wait_timeout, and a request should not fail because of it.
+MAX_IDLE_SECONDS = 60.0
+
+
+class DatabaseError(Exception):
+    """The database cannot be reached or used; the message is one clear line for a person."""
+
+
+class IntegrityError(DatabaseError):
+    """A constraint (unique, foreign key, not null) refused the change."""
+
+
+class Row(dict):
+    """A dict that also allows attribute access to its columns."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name)
+
+
+def _adapt_datetime(value):
+    return value.isoformat(" ")
+
+
+def _convert_datetime(raw):
+    return datetime.datetime.fromisoformat(raw.decode())
+
+
+sqlite3.register_adapter(datetime.datetime, _adapt_datetime)
+sqlite3.register_converter("DATETIME", _convert_datetime)
+
+_PLACEHOLDER = re.compile(r"%(s|%)")
+
+
+def _sqlite_sql(sql):
+    return _PLACEHOLDER.sub(lambda m: "?" if m.group(1) == "s" else "%", sql)
+
+
+def parse_url(url):
+    """Split a database URL into (dialect, options); raise DatabaseError when it is not usable."""
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.scheme == "sqlite":
+        # As elsewhere: sqlite:///relative.db and sqlite:////absolute/path.db
+        if not url.startswith("sqlite:///") or len(url) == len("sqlite:///"):
+            raise DatabaseError("sqlite URL %r names no file (use sqlite:///path/to/file.db)" % url)
+        return "sqlite", {"path": urllib.parse.unquote(url[len("sqlite:///"):])}
+    if parts.scheme in ("mysql", "mariadb", "mysql+pymysql"):
+        database = parts.path.lstrip("/")
+        if not parts.hostname or not database:
+            raise DatabaseError(
+                "MySQL URL must look like mysql://user:password@host:3306/database, got %r"
+                % _redact(url))
+        try:
+            port = parts.port or 3306
+        except ValueError:
+            raise DatabaseError("MySQL URL %r has an invalid port" % _redact(url))
+        return "mysql", {
+            "host": parts.hostname, "port": port,
+            "user": urllib.parse.unquote(parts.username or "root"),
+            "password": urllib.parse.unquote(parts.password or ""),
+            "database": urllib.parse.unquote(database),
+        }
+    raise DatabaseError("unsupported database URL %r (use sqlite:///file or mysql://...)"
+                        % _redact(url))
+
+
+def _redact(url):
+    parts = urllib.parse.urlsplit(url or "")
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+class Connection:
+    """One synchronous connection with torndb's surface plus transactions."""
+
+    def __init__(self, url):
+        self.url = url
+        self.dialect, self.options = parse_url(url)
+        self._db = None
+        self._last_use = 0.0
+        self._tx_depth = 0
+        self.reconnect()
+
+    # -- connection management -------------------------------------------------------------
+
+    def reconnect(self):
+        self.close()
+        if self.dialect == "sqlite":
+            self._db = self._open_sqlite()
+        else:
+            self._db = self._open_mysql()
+        self._last_use = time.monotonic()
+
+    def _open_sqlite(self):
+        try:
+            db = sqlite3.connect(self.options["path"], isolation_level=None,
+                                 detect_types=sqlite3.PARSE_DECLTYPES, check_same_thread=False,
+                                 timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as e:
+            raise DatabaseError("cannot open SQLite database %s: %s" % (self.options["path"], e))
+        return db
+
+    def _open_mysql(self):
+        o = self.options
+        try:
+            return pymysql.connect(
+                host=o["host"], port=o["port"], user=o["user"], password=o["password"],
+                database=o["database"], charset="utf8mb4", autocommit=True,
+                connect_timeout=10, init_command="SET time_zone = '+00:00'")
+        except pymysql.err.OperationalError as e:
+            code, message = (e.args + ("",))[:2]
+            raise DatabaseError("cannot connect to MySQL at %s:%s/%s: %s (error %s)"
+                                % (o["host"], o["port"], o["database"], message, code))
+
+    def close(self):
+        if self._db is not None:
+            try:
+                self._db.close()
+            except Exception:
+                logger.debug("error closing connection", exc_info=True)
+            self._db = None
+
+    def _ensure(self):
+        if self._db is None:
+            self.reconnect()
+        elif (self.dialect == "mysql" and self._tx_depth == 0
+              and time.monotonic() - self._last_use > MAX_IDLE_SECONDS):
+            try:
+                self._db.ping(reconnect=True)
+            except pymysql.err.Error:
+                self.reconnect()
+        self._last_use = time.monotonic()
+
+    # -- torndb surface --------------------------------------------------------------------
+
+    def query(self, sql, *args):
+        """Rows as a list of Row."""
+        with self._cursor(sql, args) as cursor:
+            if cursor.description is None:
+                return []
+            names = [d[0] for d in cursor.description]
+            return [Row(zip(names, row)) for row in cursor.fetchall()]
+
+    def get(self, sql, *args):
+        """The one row, or None; more than one row is an error."""
+        rows = self.query(sql, *args)
+        if len(rows) > 1:
+            raise DatabaseError("multiple rows returned for get() query")
+        return rows[0] if rows else None
+
+    def execute(self, sql, *args):
+        """Run a statement and return the cursor's lastrowid."""
+        with self._cursor(sql, args) as cursor:
+            return cursor.lastrowid
+
+    def execute_rowcount(self, sql, *args):
+        with self._cursor(sql, args) as cursor:
+            return cursor.rowcount
+
+    def executemany(self, sql, seq_of_args):
+        """Run a statement for each args tuple; returns the row count (lastrowid means nothing)."""
+        with self._cursor(sql, seq_of_args, many=True) as cursor:
+            return cursor.rowcount
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """Everything inside commits together or not at all. Nested use joins the outer one."""
+        self._ensure()
+        if self._tx_depth:
+            self._tx_depth += 1
+            try:
+                yield self
+            finally:
+                self._tx_depth -= 1
+            return
+        self._begin()
+        self._tx_depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._tx_depth = 0
+            self._rollback()
+            raise
+        self._tx_depth = 0
+        self._commit()
+
+    def _begin(self):
+        if self.dialect == "sqlite":
+            self._db.execute("BEGIN IMMEDIATE")
+        else:
+            self._db.begin()
+
+    def _commit(self):
+        self._run_guarded(lambda: self._db.execute("COMMIT") if self.dialect == "sqlite"
+                          else self._db.commit())
+
+    def _rollback(self):
+        try:
+            if self.dialect == "sqlite":
+                self._db.execute("ROLLBACK")
+            else:
+                self._db.rollback()
+        except Exception:
+            logger.warning("rollback failed", exc_info=True)
+            self.close()
+
+    @contextlib.contextmanager
+    def _cursor(self, sql, args, many=False):
+        self._ensure()
+        if self.dialect == "sqlite":
+            sql = _sqlite_sql(sql)
+        cursor = self._db.cursor()
+        try:
+            if many:
+                self._run_guarded(lambda: cursor.executemany(sql, list(args)))
+            else:
+                self._run_guarded(lambda: cursor.execute(sql, args))
+            yield cursor
+        finally:
+            cursor.close()
+
+    def _run_guarded(self, fn):
+        """Map driver errors to ours; a lost connection is closed so the next call re-opens it.
+
+        A statement that failed because the connection was lost is never retried here: it may
+        have been a write that reached the server.
+        """
+        try:
+            return fn()
+        except (sqlite3.IntegrityError, pymysql.err.IntegrityError) as e:
+            raise IntegrityError(str(e)) from e
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+            code = e.args[0] if e.args else None
+            if isinstance(e, pymysql.err.InterfaceError) or code in LOST_CONNECTION_CODES:
+                self._tx_depth = 0
+                self.close()
+                raise DatabaseError("lost the connection to MySQL: %s" % (e,)) from e
+            raise
+
+
+class Database:
+    """The asynchronous face of the data layer: every call runs on a worker thread.
+
+    Each worker thread keeps its own Connection. SQLite gets a single worker, so there is
+    one writer and no lock contention; MySQL gets `workers` threads.
+    """
+
+    def __init__(self, url, workers=4):
+        self.url = url
+        self.dialect, _ = parse_url(url)
+        self.workers = 1 if self.dialect == "sqlite" else workers
+        self._local = threading.local()
+        self._connections = []
+        self._lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="orchestra-db")
+
+    def connect(self):
+        """Open one connection now so a bad URL or a server that is down fails loudly at start."""
+        return self._executor.submit(self._connection).result()
+
+    def _connection(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = Connection(self.url)
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _call(self, fn, *args):
+        return fn(self._connection(), *args)
+
+    def run(self, fn, *args):
+        """Run fn(connection, *args) on a worker thread; await the result."""
+        return tornado.ioloop.IOLoop.current().run_in_executor(
+            self._executor, self._call, fn, *args)
+
+    def run_sync(self, fn, *args):
+        """For command-line use outside an IOLoop."""
+        return self._executor.submit(self._call, fn, *args).result()
+
+    def query(self, sql, *args):
+        return self.run(lambda c: c.query(sql, *args))
+
+    def get(self, sql, *args):
+        return self.run(lambda c: c.get(sql, *args))
+
+    def execute(self, sql, *args):
+        return self.run(lambda c: c.execute(sql, *args))
+
+    def execute_rowcount(self, sql, *args):
+        return self.run(lambda c: c.execute_rowcount(sql, *args))
+
+    def executemany(self, sql, seq_of_args):
+        return self.run(lambda c: c.executemany(sql, seq_of_args))
+
+    def close(self):
+        """Finish queued calls, then close every connection."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+
+
+# -- migrations ------------------------------------------------------------------------------
+
+MIGRATIONS_TABLE = {
+    "sqlite": "CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(16) PRIMARY KEY,"
+              " name VARCHAR(200) NOT NULL, applied_at DATETIME NOT NULL)",
+    "mysql": "CREATE TABLE IF NOT EXISTS schema_migrations (version VARCHAR(16) PRIMARY KEY,"
+             " name VARCHAR(200) NOT NULL, applied_at DATETIME(6) NOT NULL)"
+             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+}
+
+
+def migration_files(dialect, sql_dir=None):
+    """[(version, name, path)] in order, from sql/<dialect>/NNNN_name.sql."""
+    from orchestra.resources import resource_dir
+    folder = os.path.join(sql_dir or resource_dir("sql"), dialect)
+    found = []
+    for filename in sorted(os.listdir(folder)):
+        match = re.match(r"^(\d{4})_(\w+)\.sql$", filename)
+        if match:
+            found.append((match.group(1), match.group(2), os.path.join(folder, filename)))
+    return found
+
+
+def split_statements(text):
+    """Statements of a migration file: separated by a ';' at the end of a line."""
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+
+
+def migrate(conn, sql_dir=None):
+    """Apply the migrations not applied yet, in order; return the versions applied.
+
+    Each file is applied and recorded in one transaction where the dialect allows it
+    (MySQL commits DDL implicitly, so there a file that fails half-way needs a hand).
+    """
+    conn.execute(MIGRATIONS_TABLE[conn.dialect])
+    done = {row.version for row in conn.query("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, path in migration_files(conn.dialect, sql_dir):
+        if version in done:
+            continue
+        with open(path, encoding="utf-8") as f:
+            statements = split_statements(f.read())
+        logger.info("applying migration %s_%s", version, name)
+        with conn.transaction():
+            for statement in statements:
+                conn.execute(statement.replace("%", "%%"))
+            conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"
+                         " VALUES (%s, %s, %s)", version, name, utcnow())
+        applied.append(version)
+    return applied
+
+
+def utcnow():
+    """Naive UTC now, microseconds kept: what every timestamp column stores."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,331 @@
+"""marshmallow schemas: what the API and the forms accept, and how rows are written out.
+
+JSON uses camelCase keys (`data_key`), Python and SQL snake_case. Each entity has a create
+schema (required fields enforced) and an update schema (the same fields, all optional).
+Unknown fields are refused and every string has a bounded length.
+"""
+
+import datetime
+
+from marshmallow import (RAISE, Schema, ValidationError, fields, pre_load, validate,
+                         validates_schema)
+
+NAME = 200
+SHORT = 5_000
+LONG = 200_000
+HUGE = 5_000_000
+
+TASK_STATUSES = ("pending", "planning", "running", "completed", "failed", "cancelled",
+                 "interrupted")
+SUBTASK_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+PRIORITIES = ("low", "medium", "high", "urgent")
+
+
+def text(max_length, required=False, min_length=None, **kw):
+    """A bounded string; required ones must not be blank."""
+    min_length = (1 if required else 0) if min_length is None else min_length
+    return fields.String(required=required, validate=validate.Length(min_length, max_length),
+                         **kw)
+
+
+class UTCDateTime(fields.DateTime):
+    """Naive UTC datetimes from the database, written as ISO 8601 with a Z."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value.isoformat(timespec="milliseconds") + "Z"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value
+
+
+class Base(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    id = fields.Integer(dump_only=True)
+    created_at = UTCDateTime(data_key="createdAt", dump_only=True)
+
+    @pre_load
+    def _strip_strings(self, data, **kwargs):
+        # Forms and hand-written JSON carry stray spaces around names; bodies keep theirs.
+        if isinstance(data, dict):
+            for key in ("name", "title", "service", "category", "username", "url"):
+                if isinstance(data.get(key), str):
+                    data[key] = data[key].strip()
+        return data
+
+
+class Timestamped(Base):
+    updated_at = UTCDateTime(data_key="updatedAt", dump_only=True)
+
+
+def updating(schema_class):
+    """The update variant of a create schema: same fields, every one optional."""
+
+    class Update(schema_class):
+        def __init__(self, *args, **kwargs):
+            kwargs.setdefault("partial", True)
+            super().__init__(*args, **kwargs)
+
+    Update.__name__ = schema_class.__name__.replace("Create", "Update")
+    Update.__qualname__ = Update.__name__
+    return Update
+
+
+# -- templates, workflows, instructions ---------------------------------------------------
+
+class CreateTemplateSchema(Timestamped):
+    name = text(NAME, required=True)
+    description = text(SHORT, load_default="")
+    category = text(100, load_default="")
+    body = text(LONG, required=True)
+    variables = fields.Method("_variables", dump_only=True)
+
+    def _variables(self, obj):
+        from orchestra.services.templating import variables
+        return variables(obj["body"])
+
+
+class WorkflowStepSchema(Schema):
+    class Meta:
+        unknown = RAISE
+        ordered = True
+
+    id = fields.Integer(dump_only=True)
+    name = text(NAME, load_default="")
+    template_id = fields.Integer(data_key="templateId", allow_none=True, load_default=None,
+                                 validate=validate.Range(min=1))
+    template_name = fields.String(data_key="templateName", dump_only=True)
+    prompt = fields.String(allow_none=True, load_default=None,
+                           validate=validate.Length(max=LONG))
+    variables = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
+                            values=fields.String(validate=validate.Length(max=LONG)),
+                            load_default=dict)
+
+    @validates_schema
+    def _template_or_prompt(self, data, **kwargs):
+        has_template = data.get("template_id") is not None
+        has_prompt = bool((data.get("prompt") or "").strip())
+        if has_template == has_prompt:
+            raise ValidationError("Give either a template or an inline prompt.", "prompt")
+
+
+class CreateWorkflowSchema(Timestamped):
+    name = text(NAME, required=True)
+    description = text(SHORT, load_default="")
+    steps = fields.List(fields.Nested(WorkflowStepSchema), load_default=list,
+                        validate=validate.Length(max=100))
+
+
+class CreateInstructionSchema(Timestamped):
+    name = text(NAME, required=True)
+    content = text(20_000, required=True)
+    active = fields.Boolean(load_default=True)
+    position = fields.Integer(load_default=0, validate=validate.Range(-10_000, 10_000))
+
+
+# -- knowledge ------------------------------------------------------------------------------
+
+class CreateKnowledgeBaseSchema(Timestamped):
+    name = text(NAME, required=True)
+    description = text(SHORT, load_default="")
+    sources = fields.Method("_sources", dump_only=True)
+
+    def _sources(self, obj):
+        if "sources" not in obj:
+            return None
+        return CreateKnowledgeSourceSchema(many=True, exclude=("content",)).dump(obj["sources"])
+
+
+class CreateKnowledgeSourceSchema(Timestamped):
+    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", required=True,
+                                       validate=validate.Range(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(("text", "url", "file")))
+    title = text(NAME, required=True)
+    url = fields.Url(allow_none=True, load_default=None, schemes={"http", "https"},
+                     validate=validate.Length(max=2000))
+    content = fields.String(load_default="", validate=validate.Length(max=HUGE))
+    status = fields.String(validate=validate.OneOf(("pending", "ready", "failed")))
+    error = fields.String(dump_only=True)
+    size = fields.Integer(dump_only=True)
+
+    @validates_schema
+    def _kind_needs(self, data, partial=False, **kwargs):
+        kind = data.get("kind")
+        if kind == "url" and not data.get("url"):
+            raise ValidationError("A URL source needs a URL.", "url")
+        if kind in ("text", "file") and not (data.get("content") or "").strip() and not partial:
+            raise ValidationError("A text or file source needs content.", "content")
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+class CreateAccountSchema(Timestamped):
+    service = fields.String(required=True, validate=[
+        validate.Length(1, 50),
+        validate.Regexp(r"^[a-z0-9][a-z0-9_.-]*$",
+                        error="Use lower-case letters, digits, '.', '_' or '-'.")])
+    name = text(NAME, required=True)
+    username = text(NAME, allow_none=True, load_default=None)
+    secret = fields.String(load_only=True, required=True, validate=validate.Length(1, 8192))
+    active = fields.Boolean(load_default=True)
+    secret_masked = fields.Method("_masked", data_key="secretMasked", dump_only=True)
+
+    def _masked(self, obj):
+        hint = obj.get("secret_hint") or ""
+        return "\u2022" * 8 + hint
+
+
+# -- chat -----------------------------------------------------------------------------------
+
+class CreateConversationSchema(Timestamped):
+    title = text(NAME, load_default="New conversation")
+    model = text(NAME, allow_none=True, load_default=None)
+
+
+class CreateMessageSchema(Base):
+    conversation_id = fields.Integer(data_key="conversationId", required=True,
+                                     validate=validate.Range(min=1))
+    role = fields.String(load_default="user",
+                         validate=validate.OneOf(("user", "assistant", "system")))
+    content = text(LONG, required=True)
+    model = text(NAME, allow_none=True, load_default=None)
+    status = fields.String(dump_only=True)
+    prompt_tokens = fields.Integer(data_key="promptTokens", dump_only=True)
+    completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
+    finish_reason = fields.String(data_key="finishReason", dump_only=True)
+    error = fields.String(dump_only=True)
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+class CreateSubtaskSchema(Timestamped):
+    task_id = fields.Integer(data_key="taskId", required=True, validate=validate.Range(min=1))
+    position = fields.Integer(dump_only=True)
+    title = text(NAME, required=True)
+    description = text(LONG, load_default="")
+    kind = text(32, allow_none=True, load_default=None)
+    depends_on = fields.List(fields.Integer(validate=validate.Range(min=0)),
+                             data_key="dependsOn", load_default=list,
+                             validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(SUBTASK_STATUSES))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+    model = text(NAME, allow_none=True)
+    result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
+    error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))
+    verdict = fields.Raw(dump_only=True)
+    score = fields.Float(dump_only=True)
+    attempts = fields.Integer(dump_only=True)
+    prompt_tokens = fields.Integer(data_key="promptTokens", dump_only=True)
+    completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
+    duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
+    started_at = UTCDateTime(data_key="startedAt", dump_only=True)
+    completed_at = UTCDateTime(data_key="completedAt", allow_none=True)
+
+
+class NewSubtaskSchema(CreateSubtaskSchema):
+    """A subtask written inside a new task: the task id comes from the task."""
+
+    class Meta:
+        exclude = ("task_id",)
+
+
+class CreateTaskSchema(Timestamped):
+    title = text(NAME, required=True)
+    description = text(LONG, load_default="")
+    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    priority = fields.String(load_default="medium", validate=validate.OneOf(PRIORITIES))
+    model = text(NAME, allow_none=True, load_default=None)
+    workflow_id = fields.Integer(data_key="workflowId", allow_none=True,
+                                 validate=validate.Range(min=1))
+    check_answers = fields.Boolean(data_key="checkAnswers", load_default=True)
+    result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
+    error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))
+    note = fields.String(dump_only=True)
+    auto_run = fields.Boolean(data_key="autoRun", load_only=True)
+    subtasks = fields.List(fields.Nested(NewSubtaskSchema), validate=validate.Length(max=100))
+    subtasks_total = fields.Integer(data_key="subtasksTotal", dump_only=True)
+    subtasks_done = fields.Integer(data_key="subtasksDone", dump_only=True)
+    prompt_tokens = fields.Integer(data_key="promptTokens", dump_only=True)
+    completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
+    duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
+    started_at = UTCDateTime(data_key="startedAt", dump_only=True)
+    completed_at = UTCDateTime(data_key="completedAt", allow_none=True)
+
+
+# -- models, training, web fetches --------------------------------------------------------
+
+class CreateBenchmarkSchema(Base):
+    model = text(NAME, required=True)
+    prompt = text(LONG, required=True)
+    ttft_ms = fields.Float(data_key="ttftMs", allow_none=True)
+    tokens_per_second = fields.Float(data_key="tokensPerSecond", allow_none=True)
+    total_ms = fields.Float(data_key="totalMs", required=True)
+    tokens_generated = fields.Integer(data_key="tokensGenerated", load_default=0)
+    prompt_tokens = fields.Integer(data_key="promptTokens", allow_none=True)
+
+
+class CreateModelVersionSchema(Base):
+    model = text(NAME, required=True)
+    version = text(64, required=True)
+    base_model = text(NAME, data_key="baseModel", allow_none=True)
+    training_job_id = fields.Integer(data_key="trainingJobId", allow_none=True)
+    path = text(1000, allow_none=True)
+    notes = text(SHORT, allow_none=True)
+    metrics = fields.Dict(load_default=dict)
+
+
+class CreateDatasetSchema(Timestamped):
+    name = text(NAME, required=True)
+    description = text(SHORT, load_default="")
+    format = fields.String(load_default="jsonl",
+                           validate=validate.OneOf(("jsonl", "chat", "completion", "csv")))
+    content = text(HUGE, required=True)
+    examples = fields.Integer(dump_only=True)
+
+
+class CreateTrainingJobSchema(Timestamped):
+    dataset_id = fields.Integer(data_key="datasetId", allow_none=True)
+    base_model = text(NAME, data_key="baseModel", required=True)
+    status = fields.String(validate=validate.OneOf(
+        ("pending", "running", "completed", "failed", "cancelled")))
+    params = fields.Dict(load_default=dict)
+    progress = fields.Float(validate=validate.Range(0, 1))
+    error = text(SHORT, allow_none=True)
+    completed_at = UTCDateTime(data_key="completedAt", allow_none=True)
+
+
+class CreateWebFetchSchema(Base):
+    url = fields.Url(required=True, schemes={"http", "https"},
+                     validate=validate.Length(max=2000))
+    status_code = fields.Integer(data_key="statusCode", allow_none=True)
+    title = text(500, allow_none=True)
+    content = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
+    error = text(SHORT, allow_none=True)
+
+
+UpdateTemplateSchema = updating(CreateTemplateSchema)
+UpdateWorkflowSchema = updating(CreateWorkflowSchema)
+UpdateInstructionSchema = updating(CreateInstructionSchema)
+UpdateKnowledgeBaseSchema = updating(CreateKnowledgeBaseSchema)
+UpdateKnowledgeSourceSchema = updating(CreateKnowledgeSourceSchema)
+UpdateAccountSchema = updating(CreateAccountSchema)
+UpdateConversationSchema = updating(CreateConversationSchema)
+UpdateMessageSchema = updating(CreateMessageSchema)
+UpdateTaskSchema = updating(CreateTaskSchema)
+UpdateSubtaskSchema = updating(CreateSubtaskSchema)
+UpdateBenchmarkSchema = updating(CreateBenchmarkSchema)
+UpdateModelVersionSchema = updating(CreateModelVersionSchema)
+UpdateDatasetSchema = updating(CreateDatasetSchema)
+UpdateTrainingJobSchema = updating(CreateTrainingJobSchema)
+UpdateWebFetchSchema = updating(CreateWebFetchSchema)

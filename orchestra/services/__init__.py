@@ -1,0 +1,1 @@
+"""Orchestra's behaviour: LM Studio, metrics, the orchestrator, checks. Never imports web."""

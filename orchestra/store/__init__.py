@@ -1,0 +1,26 @@
+"""All of Orchestra's SQL: one module per area, each a class around the async Database."""
+
+from orchestra.db import utcnow  # noqa: F401  (stores stamp rows with it)
+
+
+class Stores:
+    """Every store, built once around one Database; handlers reach it as self.stores."""
+
+    def __init__(self, db):
+        from orchestra.store import accounts, chat, knowledge, library, models, tasks, training
+        self.db = db
+        self.templates = library.TemplateStore(db)
+        self.workflows = library.WorkflowStore(db)
+        self.instructions = library.InstructionStore(db)
+        self.knowledge_bases = knowledge.KnowledgeBaseStore(db)
+        self.knowledge_sources = knowledge.KnowledgeSourceStore(db)
+        self.accounts = accounts.AccountStore(db)
+        self.conversations = chat.ConversationStore(db)
+        self.messages = chat.MessageStore(db)
+        self.tasks = tasks.TaskStore(db)
+        self.subtasks = tasks.SubtaskStore(db)
+        self.benchmarks = models.BenchmarkStore(db)
+        self.model_versions = models.ModelVersionStore(db)
+        self.datasets = training.DatasetStore(db)
+        self.training_jobs = training.TrainingJobStore(db)
+        self.web_fetches = training.WebFetchStore(db)

@@ -1,0 +1,40 @@
+"""Chat conversations and their messages."""
+
+from orchestra.db import utcnow
+from orchestra.store.base import TableStore
+
+
+class ConversationStore(TableStore):
+    table = "chat_conversations"
+    columns = ("title", "model")
+    order_by = "updated_at DESC, id DESC"
+
+    async def touch(self, id):
+        await self.db.execute(
+            "UPDATE chat_conversations SET updated_at = %s WHERE id = %s", utcnow(), id)
+
+
+class MessageStore(TableStore):
+    table = "chat_messages"
+    columns = ("conversation_id", "role", "content", "model", "status", "prompt_tokens",
+               "completion_tokens", "finish_reason", "error")
+    has_updated_at = False
+
+    async def history(self, conversation_id, limit=50):
+        """The last `limit` messages of a conversation, oldest first."""
+        rows = await self.db.query(
+            "SELECT * FROM chat_messages WHERE conversation_id = %s ORDER BY id DESC LIMIT %s",
+            conversation_id, int(limit))
+        return rows[::-1]
+
+    async def add(self, conversation_id, role, content, **values):
+        """Store a message and bump its conversation; returns the stored row."""
+        return await self.db.run(self._add, conversation_id, role, content, values)
+
+    def _add(self, conn, conversation_id, role, content, values):
+        with conn.transaction():
+            data = dict(values, conversation_id=conversation_id, role=role, content=content)
+            id = self._create(conn, data)
+            conn.execute("UPDATE chat_conversations SET updated_at = %s WHERE id = %s",
+                         utcnow(), conversation_id)
+            return self._get(conn, id)

@@ -1,0 +1,39 @@
+"""Client for LM Studio's local server (or any OpenAI-compatible one), and its status probe."""
+
+import logging
+
+from .client import LMStudioClient, is_language_model, normalize_base_url
+from .errors import (
+    LMStudioError,
+    LMStudioTimeout,
+    LMStudioUnavailable,
+    ModelNotFound,
+    UpstreamError,
+)
+from .stream import CompletionStream
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CompletionStream", "LMStudioClient", "LMStudioError", "LMStudioTimeout",
+    "LMStudioUnavailable", "ModelNotFound", "UpstreamError", "is_language_model",
+    "normalize_base_url", "status",
+]
+
+
+async def status(client):
+    """What the dashboard shows: {"reachable", "activeModel", "models"} (camelCase, for JSON)."""
+    if not await client.is_running():
+        return {"reachable": False, "activeModel": None, "models": []}
+    try:
+        models = await client.list_models()
+        active = await client.default_model()
+    except LMStudioError as error:
+        logger.info("LM Studio reachable but not answering about models: %s", error.message)
+        return {"reachable": True, "activeModel": client.active_model, "models": []}
+    return {
+        "reachable": True,
+        "activeModel": active,
+        "models": [{"id": m["id"], "type": m["type"], "state": m["state"], "loaded": m["loaded"],
+                    "maxContextLength": m["max_context_length"]} for m in models],
+    }

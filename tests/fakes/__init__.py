@@ -1,0 +1,1 @@
+"""Fakes of the outside servers Orchestra talks to, for tests and benchmarks."""

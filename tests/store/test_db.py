@@ -1,0 +1,125 @@
+"""The torndb-style data layer on SQLite and, when configured, MySQL/MariaDB."""
+
+import concurrent.futures
+import threading
+
+import pytest
+
+from orchestra import db as dblib
+from tests.conftest import MYSQL_URL
+
+DDL = {
+    "sqlite": "CREATE TABLE notes (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+              " body VARCHAR(200) NOT NULL UNIQUE, n INTEGER)",
+    "mysql": "CREATE TABLE notes (id BIGINT AUTO_INCREMENT PRIMARY KEY,"
+             " body VARCHAR(200) NOT NULL UNIQUE, n INT) ENGINE=InnoDB",
+}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "t.db")
+    request.getfixturevalue("mysql_database")
+    return MYSQL_URL
+
+
+@pytest.fixture
+def conn(url):
+    c = dblib.Connection(url)
+    c.execute("DROP TABLE IF EXISTS notes")
+    c.execute(DDL[c.dialect])
+    yield c
+    c.execute("DROP TABLE IF EXISTS notes")
+    c.close()
+
+
+def test_execute_returns_lastrowid_and_rows_allow_attribute_access(conn):
+    first = conn.execute("INSERT INTO notes (body, n) VALUES (%s, %s)", "a", 1)
+    second = conn.execute("INSERT INTO notes (body, n) VALUES (%s, %s)", "b", 2)
+    assert second == first + 1
+    row = conn.get("SELECT * FROM notes WHERE id = %s", second)
+    assert row.body == "b" and row["n"] == 2
+    assert conn.get("SELECT * FROM notes WHERE id = %s", 999) is None
+    assert [r.body for r in conn.query("SELECT body FROM notes ORDER BY id")] == ["a", "b"]
+
+
+def test_get_refuses_more_than_one_row(conn):
+    conn.executemany("INSERT INTO notes (body) VALUES (%s)", [("a",), ("b",)])
+    with pytest.raises(dblib.DatabaseError):
+        conn.get("SELECT * FROM notes")
+
+
+def test_rowcount_and_executemany(conn):
+    assert conn.executemany("INSERT INTO notes (body, n) VALUES (%s, %s)",
+                            [("a", 1), ("b", 1), ("c", 2)]) == 3
+    assert conn.execute_rowcount("UPDATE notes SET n = 5 WHERE n = %s", 1) == 2
+
+
+def test_parameters_are_never_interpolated(conn):
+    evil = "x'); DROP TABLE notes; --"
+    id = conn.execute("INSERT INTO notes (body) VALUES (%s)", evil)
+    assert conn.get("SELECT body FROM notes WHERE id = %s", id).body == evil
+    assert conn.get("SELECT body FROM notes WHERE body LIKE %s", "x'%%").body == evil
+
+
+def test_transaction_commits_or_rolls_back_everything(conn):
+    with conn.transaction():
+        conn.execute("INSERT INTO notes (body) VALUES (%s)", "kept")
+    with pytest.raises(dblib.IntegrityError):
+        with conn.transaction():
+            conn.execute("INSERT INTO notes (body) VALUES (%s)", "lost")
+            conn.execute("INSERT INTO notes (body) VALUES (%s)", "kept")  # unique violation
+    assert [r.body for r in conn.query("SELECT body FROM notes")] == ["kept"]
+
+
+def test_concurrent_inserts_each_get_their_own_id(url, conn):
+    """lastrowid is per connection: ids never cross between writers (unlike 'select newest')."""
+    database = dblib.Database(url, workers=4)
+
+    def insert(i):
+        return i, database._call(lambda c: c.execute(
+            "INSERT INTO notes (body, n) VALUES (%s, %s)", "row-%d" % i, i))
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(insert, range(60)))
+    for i, id in results:
+        assert conn.get("SELECT n FROM notes WHERE id = %s", id).n == i
+    database.close()
+
+
+@pytest.mark.gen_test
+async def test_database_runs_calls_on_worker_threads(url):
+    database = dblib.Database(url)
+    database.connect()
+    names = await database.run(lambda c: threading.current_thread().name)
+    assert names.startswith("orchestra-db") and names != threading.current_thread().name
+    assert (await database.query("SELECT 1 AS one"))[0].one == 1
+    database.close()
+
+
+@pytest.mark.mysql
+def test_lost_mysql_connection_is_reopened_on_the_next_call(mysql_database):
+    conn = dblib.Connection(MYSQL_URL)
+    victim = conn.get("SELECT CONNECTION_ID() AS id").id
+    mysql_database.execute("KILL %s", victim)
+    with pytest.raises(dblib.DatabaseError):
+        conn.query("SELECT 1")  # the statement that met the dead connection fails loudly
+    assert conn.get("SELECT 1 AS one").one == 1  # and the next one re-opens it
+    assert conn.get("SELECT CONNECTION_ID() AS id").id != victim
+    conn.close()
+
+
+def test_bad_urls_fail_with_one_clear_line():
+    for url, words in [("postgres://x/y", "unsupported"), ("mysql://host-only", "database"),
+                       ("mysql://root@127.0.0.1:1/x", "cannot connect to MySQL at 127.0.0.1:1"),
+                       ("sqlite:///", "names no file")]:
+        with pytest.raises(dblib.DatabaseError) as e:
+            dblib.Connection(url)
+        assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_passwords_are_not_echoed_in_errors():
+    with pytest.raises(dblib.DatabaseError) as e:
+        dblib.parse_url("mysql://root:hunter2@/")
+    assert "hunter2" not in str(e.value)

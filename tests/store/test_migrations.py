@@ -1,0 +1,65 @@
+"""Migrations: applied in order, recorded, idempotent; SQLite and MySQL schemas agree."""
+
+import pytest
+
+from orchestra import db as dblib
+from tests.conftest import MYSQL_URL
+
+TABLES = {
+    "chat_conversations", "chat_messages", "tasks", "subtasks", "templates", "workflows",
+    "workflow_steps", "instructions", "knowledge_bases", "knowledge_sources",
+    "external_api_accounts", "model_benchmarks", "model_versions", "training_datasets",
+    "training_jobs", "web_fetch_results", "schema_migrations",
+}
+
+
+def sqlite_schema(conn):
+    tables = [r.name for r in conn.query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%%'")]
+    return {t: {r.name for r in conn.query("PRAGMA table_info(%s)" % t)} for t in tables}
+
+
+def mysql_schema(conn):
+    rows = conn.query("SELECT table_name AS t, column_name AS c FROM information_schema.columns"
+                      " WHERE table_schema = DATABASE()")
+    schema = {}
+    for r in rows:
+        schema.setdefault(r.t, set()).add(r.c)
+    return schema
+
+
+def test_migrations_apply_once_in_order_and_are_recorded(tmp_path):
+    conn = dblib.Connection("sqlite:///" + str(tmp_path / "m.db"))
+    versions = [v for v, _, _ in dblib.migration_files("sqlite")]
+    assert versions == sorted(versions) and versions[0] == "0001"
+    assert dblib.migrate(conn) == versions
+    assert dblib.migrate(conn) == []
+    recorded = [r.version for r in conn.query("SELECT version FROM schema_migrations ORDER BY version")]
+    assert recorded == versions
+    assert TABLES <= set(sqlite_schema(conn))
+
+
+def test_both_dialects_have_the_same_migration_files():
+    names = lambda d: [(v, n) for v, n, _ in dblib.migration_files(d)]  # noqa: E731
+    assert names("sqlite") == names("mysql")
+
+
+@pytest.mark.mysql
+def test_sqlite_and_mysql_schemas_have_the_same_tables_and_columns(tmp_path, mysql_database):
+    lite = dblib.Connection("sqlite:///" + str(tmp_path / "p.db"))
+    dblib.migrate(lite)
+    assert sqlite_schema(lite) == mysql_schema(mysql_database)
+    assert dblib.migrate(mysql_database) == []
+
+
+def test_a_failing_migration_changes_nothing(tmp_path):
+    sql = tmp_path / "sql" / "sqlite"
+    sql.mkdir(parents=True)
+    (sql / "0001_ok.sql").write_text("CREATE TABLE a (id INTEGER);\n")
+    (sql / "0002_bad.sql").write_text("CREATE TABLE b (id INTEGER);\nCREATE TABLE a (id INTEGER);\n")
+    conn = dblib.Connection("sqlite:///" + str(tmp_path / "f.db"))
+    with pytest.raises(Exception):
+        dblib.migrate(conn, sql_dir=str(tmp_path / "sql"))
+    tables = {r.name for r in conn.query("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "a" in tables and "b" not in tables
+    assert [r.version for r in conn.query("SELECT version FROM schema_migrations")] == ["0001"]

@@ -1,0 +1,90 @@
+"""The `orchestra` command: help, configuration precedence, migrate, serve."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from orchestra import config as configlib
+
+ORCHESTRA = [sys.executable, "-m", "orchestra.cli"]
+
+
+def run(*args, env=None, timeout=60):
+    return subprocess.run(ORCHESTRA + list(args), capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+def test_help_documents_every_flag_and_its_variable():
+    out = run("--help").stdout
+    for flag, var in [("--host", "ORCHESTRA_HOST"), ("--port", "ORCHESTRA_PORT"),
+                      ("--db", "ORCHESTRA_DB_URL"), ("--data-dir", "ORCHESTRA_DATA_DIR"),
+                      ("--lmstudio-url", "ORCHESTRA_LMSTUDIO_URL"), ("--token", "ORCHESTRA_TOKEN"),
+                      ("--metrics-interval", "ORCHESTRA_METRICS_INTERVAL")]:
+        assert flag in out and var in out
+    for command in ("serve", "migrate", "models"):
+        assert command in out
+
+
+def test_flags_beat_environment_beats_defaults(tmp_path):
+    env = {"ORCHESTRA_PORT": "9001", "ORCHESTRA_HOST": "0.0.0.0",
+           "ORCHESTRA_DATA_DIR": str(tmp_path)}
+    config = configlib.load({"port": 9002}, environ=env)
+    assert (config.port, config.host, config.data_dir) == (9002, "0.0.0.0", str(tmp_path))
+    default = configlib.load({}, environ={})
+    assert default.host == "127.0.0.1" and default.lmstudio_url == "http://localhost:1234"
+    assert default.database_url.startswith("sqlite:///") and len(default.token) >= 32
+    with pytest.raises(configlib.ConfigError, match="ORCHESTRA_PORT"):
+        configlib.load({}, environ={"ORCHESTRA_PORT": "eighty"})
+
+
+def test_migrate_creates_the_sqlite_schema_once(tmp_path):
+    first = run("migrate", "--data-dir", str(tmp_path))
+    assert first.returncode == 0 and "0001" in first.stdout
+    again = run("migrate", "--data-dir", str(tmp_path))
+    assert again.returncode == 0 and "nothing" in again.stdout
+    assert (tmp_path / "orchestra.db").exists()
+
+
+@pytest.mark.parametrize("url, words", [
+    ("mysql://root@127.0.0.1:1/orchestra", "cannot connect to MySQL at 127.0.0.1:1"),
+    ("mongodb://x/y", "unsupported database URL"),
+])
+def test_a_bad_database_url_gives_one_clear_line(tmp_path, url, words):
+    result = run("migrate", "--data-dir", str(tmp_path), "--db", url)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_prints_the_url_with_the_token_and_stops_on_sigint(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(ORCHESTRA + ["serve", "--port", str(port), "--data-dir",
+                                         str(tmp_path), "--lmstudio-url", "http://127.0.0.1:9"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = None
+        for line in proc.stdout:
+            match = re.search(r"(http://127\.0\.0\.1:%d/\?token=\w+)" % port, line)
+            if match:
+                url = match.group(1)
+                break
+        assert url, proc.stderr.read()
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.status == 200 and b"Dashboard" in response.read()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

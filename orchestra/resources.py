@@ -8,7 +8,10 @@ _SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def resource_dir(name):
     """The folder `name` beside the package (a checkout) or under <prefix>/share/orchestra."""
-    for root in (_SOURCE_ROOT, os.path.join(sys.prefix, "share", "orchestra")):
+    roots = [os.path.join(sys.prefix, "share", "orchestra")]
+    if os.path.isfile(os.path.join(_SOURCE_ROOT, "setup.cfg")):  # a checkout, or editable
+        roots.insert(0, _SOURCE_ROOT)
+    for root in roots:
         path = os.path.join(root, name)
         if os.path.isdir(path):
             return path

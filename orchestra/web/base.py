@@ -17,6 +17,18 @@ import tornado.web
 from marshmallow import ValidationError
 
 from orchestra.db import DatabaseError, IntegrityError
+from orchestra.services import lmstudio
+
+# Most specific first: what each domain failure means to an HTTP client.
+ERROR_STATUS = (
+    (IntegrityError, 409),
+    (DatabaseError, 503),
+    (lmstudio.LMStudioUnavailable, 503),
+    (lmstudio.LMStudioTimeout, 504),
+    (lmstudio.ModelNotFound, 404),
+    (lmstudio.UpstreamError, 502),
+    (lmstudio.LMStudioError, 502),
+)
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +153,8 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         super().send_error(status_code, **kwargs)
 
     def log_exception(self, typ, value, tb):
-        if isinstance(value, DatabaseError) or getattr(value, "http_status", None):
+        if isinstance(value, (DatabaseError, lmstudio.LMStudioError)) or getattr(
+                value, "http_status", None):
             logger.warning("%s %s: %s", self.request.method, self.request.uri, value)
         else:
             super().log_exception(typ, value, tb)
@@ -265,9 +278,11 @@ def describe_error(exc, status_code):
 
 
 def status_for(exc):
-    """HTTP status for an exception raised by a service."""
-    return getattr(exc, "http_status", None) or (
-        409 if isinstance(exc, IntegrityError) else 503 if isinstance(exc, DatabaseError) else 500)
+    """HTTP status for an exception raised by a service or the data layer."""
+    for kind, status in ERROR_STATUS:
+        if isinstance(exc, kind):
+            return status
+    return getattr(exc, "http_status", None) or 500
 
 
 class NotFoundHandler(BaseHandler):

@@ -86,7 +86,10 @@ def main(argv=None):
 
 
 def cmd_migrate(config, args):
+    import os
+
     from orchestra import db as dblib
+    os.makedirs(config.data_dir, exist_ok=True)
     database = dblib.Database(config.database_url, workers=1)
     try:
         database.connect()

@@ -79,12 +79,17 @@ class FakeLMStudio:
     def __init__(self, models=None):
         self.models = copy.deepcopy(DEFAULT_MODELS if models is None else models)
         self.requests = []  # (path, json body or None), in arrival order
+        self.headers = []  # the request headers, in the same order
         self.default_answer = None  # text or fn(request_json); None echoes the last message
         self.api_v0 = True  # native REST v0 (/api/v0/models ...)
         self.api_v1 = True  # native REST v1 (/api/v1/models/load ...)
         self.jit = True  # just-in-time loading of a named, not-loaded model
         self.auto_evict = True  # a JIT load unloads the other models
         self.load_delay = 0.0
+        # A hang-up waits this long after the last chunk: Tornado's client coalesces chunked
+        # data and drops what arrives in the same read as the close, which a real server dying
+        # between tokens would not cause.
+        self.hangup_delay = 0.05
         self.chunk_delay = 0.0  # between chunks of unscripted answers
         self.cancelled = 0  # answers whose client went away before the end
         self.completed = 0  # answers sent in full
@@ -212,6 +217,7 @@ class FakeHandler(web.RequestHandler):
                 body = {"_raw": self.request.body.decode("utf-8", "replace")}
         self.body = body
         self.fake.requests.append((self.request.path, body))
+        self.fake.headers.append(dict(self.request.headers))
         if self.request.method == "POST":
             fault = self.fake.take_fault(self.request.path, ("fail",))
             if fault is not None:
@@ -409,6 +415,7 @@ class CompletionHandler(FakeHandler):
             for index, piece in enumerate(pieces):
                 if fault is not None and fault["after"] == index:
                     if fault["kind"] == "disconnect":
+                        await self.pause(self.fake.hangup_delay)
                         return self.hang_up()
                     self.write(b'data: {"id":"chatcmpl-broken","choices":[{"delta":\n\n')
                 delta = {"role": "assistant", "content": piece} if index == 0 else {
@@ -417,6 +424,7 @@ class CompletionHandler(FakeHandler):
                 if answer.chunk_delay and await self.pause(answer.chunk_delay):
                     return self.record_cancel()
             if fault is not None and fault["kind"] == "disconnect":
+                await self.pause(self.fake.hangup_delay)
                 return self.hang_up()
             await self.send(self.chunk(meta, {}, finish_reason))
             if (body.get("stream_options") or {}).get("include_usage"):

@@ -7,7 +7,7 @@ import logging
 import time
 
 from .errors import UpstreamError
-from .transport import Aborted, abort, error_message, map_fetch_error, parse_status_line
+from .transport import abort, error_message, map_fetch_error, parse_status_line
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ class _SSEReader:
         self.finished = False
         self.waiter = None
         self.started_at = None
+        self.request = None
         self._buffer = b""
         self._raw = []
 
@@ -47,7 +48,7 @@ class _SSEReader:
 
     def on_data(self, data):
         if self.error is not None:
-            raise Aborted("stream already failed")
+            return  # failed already; the connection is being closed
         if self.status != 200 or not self.is_sse:
             self._raw.append(data)
             return
@@ -56,18 +57,17 @@ class _SSEReader:
             buffer = buffer.replace(b"\r\n", b"\n")
         start = 0
         queued = len(self.queue)
-        while True:
+        while self.error is None:
             end = buffer.find(b"\n\n", start)
             if end < 0:
                 break
             self._on_event(buffer[start:end])
             start = end + 2
         self._buffer = buffer[start:]
+        if self.error is not None:
+            abort(self.request)  # nothing more from this answer can be trusted
         if len(self.queue) != queued or self.error is not None:
             self._wake()
-        if self.error is not None:
-            # Raising here makes Tornado close the connection: nothing more is read.
-            raise Aborted("malformed stream")
 
     def _on_event(self, event):
         if event.startswith(b"data: ") and b"\n" not in event:
@@ -247,6 +247,7 @@ class CompletionStream:
             self._path, body=self._body, streaming_callback=reader.on_data,
             header_callback=reader.on_header,
         )
+        reader.request = self._request
         future = self._client._http.fetch(self._request, raise_error=False)
         url, request = self._client.base_url, self._request
         future.add_done_callback(lambda f: reader.on_done(f, url, request))

@@ -14,6 +14,7 @@ from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.secrets import SecretBox
 from orchestra.store import Stores
 from orchestra.web import api, pages
+from orchestra.web import models as models_web
 from orchestra.web.base import AuthMixin, NotFoundHandler
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def route_table():
     """Every route, in order: pages, API, then the catch-all 404."""
     return [
         *pages.routes,
+        *models_web.routes,
         *api.routes,
         (r".*", NotFoundHandler),
     ]

@@ -12,9 +12,11 @@ from orchestra.resources import resource_dir
 from orchestra.services.hub import Hub
 from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.secrets import SecretBox
+from orchestra.services.webfetch import WebFetcher
 from orchestra.store import Stores
 from orchestra.web import api, pages
 from orchestra.web import models as models_web
+from orchestra.web import accounts, knowledge, library
 from orchestra.web.base import AuthMixin, NotFoundHandler
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ def make_app(config, **overrides):
         on_shutdown=[],
     )
     settings.update(overrides)
+    webfetch = settings["services"].setdefault("webfetch", WebFetcher(stores))
+    settings["on_shutdown"].append(webfetch.close)
     rules = route_table()
     check_routes(rules)
     return tornado.web.Application(rules, **settings)
@@ -61,6 +65,7 @@ def route_table():
     """Every route, in order: pages, API, then the catch-all 404."""
     return [
         *pages.routes,
+        *library.routes, *knowledge.routes, *accounts.routes,
         *models_web.routes,
         *api.routes,
         (r".*", NotFoundHandler),

@@ -10,6 +10,12 @@ class TemplateStore(TableStore):
     table = "templates"
     columns = ("name", "description", "category", "body")
 
+    async def categories(self):
+        """The categories in use, sorted, for the pages' filter and suggestions."""
+        rows = await self.db.query(
+            "SELECT DISTINCT category FROM templates WHERE category <> %s ORDER BY category", "")
+        return [r.category for r in rows]
+
 
 class WorkflowStore(TableStore):
     """A workflow row plus its steps; steps are replaced as a whole on update."""

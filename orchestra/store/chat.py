@@ -38,3 +38,17 @@ class MessageStore(TableStore):
             conn.execute("UPDATE chat_conversations SET updated_at = %s WHERE id = %s",
                          utcnow(), conversation_id)
             return self._get(conn, id)
+
+    async def finish(self, id, values):
+        """Write an answer once, when it ends (never per streamed chunk); the stored row."""
+        return await self.update(id, values)
+
+    async def interrupt_unfinished(self):
+        """Answers left 'streaming' by a process that stopped abruptly: mark them incomplete.
+
+        Run once at start-up, before any answer of this process begins.
+        """
+        return await self.db.execute_rowcount(
+            "UPDATE chat_messages SET status = %s, error = %s WHERE status = %s",
+            "incomplete", "The server stopped while this answer was being written.",
+            "streaming")

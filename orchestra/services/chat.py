@@ -1,0 +1,203 @@
+"""ChatService: stores a user's message, streams the model's answer and stores it once, at the end.
+
+Events go out through the hub so that every page showing the conversation sees them:
+  "chat:message"   (message_row, origin)
+  "chat:streaming" (conversation_id, message_id, chunk, done, origin)
+  "chat:failed"    (conversation_id, message_id, error, origin)  - the answer failed upstream
+`origin` is whatever the caller passed with the request (the web layer uses it to answer the
+requesting frame); the service never looks inside it.
+"""
+
+import asyncio
+import logging
+
+from orchestra.services.lmstudio import LMStudioError
+
+logger = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 10
+TITLE_LENGTH = 60
+
+
+class ChatError(Exception):
+    """A chat request that cannot be served; `code` names the case for the protocol."""
+
+    http_status = 400
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Generation:
+    """One answer being written: who asked, what has arrived, and how it should end."""
+
+    def __init__(self, conversation_id, message_id, owner, origin):
+        self.conversation_id = conversation_id
+        self.message_id = message_id
+        self.owner = owner
+        self.origin = origin
+        self.stream = None
+        self.task = None
+        self.stop_reason = None
+        self.started = False
+        self.finishing = False
+
+
+class ChatService:
+    def __init__(self, stores, lmstudio, hub, history_messages=HISTORY_MESSAGES):
+        self.stores = stores
+        self.lmstudio = lmstudio
+        self.hub = hub
+        self.history_messages = history_messages
+        self.running = {}  # conversation id -> Generation
+        self.closing = False
+
+    async def recover(self):
+        """Mark answers a previous run left unfinished (it was killed) as incomplete."""
+        count = await self.stores.messages.interrupt_unfinished()
+        if count:
+            logger.info("marked %d unfinished answers from the previous run incomplete", count)
+
+    async def conversation(self, conversation_id):
+        row = await self.stores.conversations.get(conversation_id)
+        if row is None:
+            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
+        return row
+
+    async def history(self, conversation_id, limit=50):
+        await self.conversation(conversation_id)
+        return await self.stores.messages.history(conversation_id, limit)
+
+    async def send(self, text, conversation_id=None, model=None, owner=None, origin=None):
+        """Store the user's message, start the answer; returns the stored user message.
+
+        Checks come first so that a refused request changes nothing.
+        """
+        if self.closing:
+            raise ChatError("shutting_down", "The server is shutting down; try again shortly.")
+        if conversation_id is not None:
+            conversation = await self.conversation(conversation_id)
+            if conversation_id in self.running:
+                raise ChatError("busy", "An answer is still being written in this "
+                                        "conversation; wait for it or stop it first.")
+        else:
+            conversation = await self.stores.conversations.create(
+                {"title": title_for(text), "model": model})
+        model = model or conversation.get("model")
+        message = await self.stores.messages.add(conversation.id, "user", text, model=model)
+        self.hub.publish("chat:message", message, origin=origin)
+        answer = await self.stores.messages.add(conversation.id, "assistant", "", model=model,
+                                                status="streaming")
+        generation = Generation(conversation.id, answer.id, owner, origin)
+        self.running[conversation.id] = generation
+        generation.task = asyncio.ensure_future(self._answer(generation, model))
+        return message
+
+    async def stop(self, conversation_id, reason="stopped"):
+        """Stop the answer being written; True when there was one. It is stored as incomplete."""
+        generation = self.running.get(conversation_id)
+        if generation is None:
+            return False
+        self._cancel(generation, reason)
+        await asyncio.shield(generation.task)
+        return True
+
+    def stop_owned_by(self, owner, reason="disconnected"):
+        """The client that asked went away: end its answers (they are stored as incomplete)."""
+        for generation in list(self.running.values()):
+            if generation.owner == owner:
+                self._cancel(generation, reason)
+
+    async def shutdown(self):
+        """Stop every answer and wait until each is stored as incomplete."""
+        self.closing = True
+        generations = list(self.running.values())
+        for generation in generations:
+            self._cancel(generation, "shutdown")
+        if generations:
+            await asyncio.gather(*(g.task for g in generations), return_exceptions=True)
+
+    def _cancel(self, generation, reason):
+        # Once the answer is being stored, let the write finish rather than cut it short. A
+        # task cancelled before its first step would never run its cleanup: flag it instead.
+        if generation.stop_reason is None and not generation.finishing:
+            generation.stop_reason = reason
+            if generation.started:
+                generation.task.cancel()
+
+    async def prompt(self, conversation_id, answer_id=None):
+        """Active instructions as one system message, then the last messages, oldest first
+        (without the answer being written, nor answers that failed before any text)."""
+        messages = []
+        instructions = await self.stores.instructions.active()
+        system = "\n\n".join(i.content.strip() for i in instructions if i.content.strip())
+        if system:
+            messages.append({"role": "system", "content": system})
+        rows = await self.stores.messages.history(conversation_id, self.history_messages + 1)
+        rows = [row for row in rows if row.id != answer_id][-self.history_messages:]
+        messages.extend({"role": row.role, "content": row.content} for row in rows
+                        if row.content and row.status != "streaming")
+        return messages
+
+    async def _answer(self, generation, model):
+        generation.started = True
+        error = None
+        stream = None
+        try:
+            if generation.stop_reason is not None:
+                raise asyncio.CancelledError()
+            messages = await self.prompt(generation.conversation_id, generation.message_id)
+            stream = generation.stream = self.lmstudio.stream_completion(messages, model=model)
+            async for chunk in stream:
+                self.hub.publish("chat:streaming", generation.conversation_id,
+                                 generation.message_id, chunk, False, origin=generation.origin)
+        except asyncio.CancelledError:
+            generation.stop_reason = generation.stop_reason or "stopped"
+        except LMStudioError as e:
+            error = e
+        except Exception as e:  # noqa: BLE001 - the answer must still be stored
+            logger.exception("chat answer failed")
+            error = e
+        finally:
+            generation.finishing = True
+            if stream is not None:
+                await stream.aclose()
+        await self._finish(generation, stream, model, error)
+
+    async def _finish(self, generation, stream, model, error):
+        complete = error is None and generation.stop_reason is None
+        usage = (stream.usage if stream is not None else None) or {}
+        values = {
+            "content": stream.text if stream is not None else "",
+            "status": "complete" if complete else "incomplete",
+            "model": (stream.model if stream is not None else None) or model,
+            "finish_reason": (stream.finish_reason if stream is not None and complete
+                              else generation.stop_reason),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "error": getattr(error, "message", None) or (str(error) if error else None),
+        }
+        try:
+            row = await self.stores.messages.finish(generation.message_id, values)
+        except Exception:
+            logger.exception("could not store the answer to conversation %s",
+                             generation.conversation_id)
+            row = None
+        finally:
+            self.running.pop(generation.conversation_id, None)
+        origin = generation.origin
+        if error is not None:
+            self.hub.publish("chat:failed", generation.conversation_id, generation.message_id,
+                             error, origin=origin)
+        self.hub.publish("chat:streaming", generation.conversation_id, generation.message_id,
+                         "", True, origin=origin)
+        if row is not None:
+            self.hub.publish("chat:message", row, origin=origin)
+
+
+def title_for(text):
+    """A conversation's first title: the start of its first message, on one line."""
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[:TITLE_LENGTH - 1].rstrip() + "\u2026"

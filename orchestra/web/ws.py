@@ -1,0 +1,416 @@
+"""The /ws WebSocket: chat streaming, live metrics and task progress over one connection.
+
+ChatSocket is a thin adapter: it authenticates, checks the origin, and hands each frame to
+`dispatch`, which validates it and calls the coroutine registered for its type. The
+ConnectionManager owns the live connections and their topic subscriptions and relays what
+services publish on the hub. The protocol is described in the README ("WebSocket protocol").
+"""
+
+import datetime
+import itertools
+import json
+import logging
+import time
+import urllib.parse
+
+import tornado.web
+import tornado.websocket
+from marshmallow import ValidationError
+
+from orchestra import schemas
+from orchestra.db import DatabaseError
+from orchestra.services.chat import ChatError
+from orchestra.services.lmstudio import (LMStudioError, LMStudioTimeout, LMStudioUnavailable,
+                                         ModelNotFound)
+from orchestra.web import ws_schemas as wss
+from orchestra.web.base import AuthMixin
+
+logger = logging.getLogger(__name__)
+
+GOING_AWAY = 1001
+MONITORING = "monitoring"
+TASK_SCHEMA = schemas.CreateTaskSchema()
+SUBTASK_SCHEMA = schemas.CreateSubtaskSchema()
+MESSAGE_SCHEMA = schemas.CreateMessageSchema()
+HISTORY_SCHEMA = schemas.CreateMessageSchema(many=True)
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be served; becomes an `error` frame and the socket stays open."""
+
+    def __init__(self, code, message, fields=None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+
+def now_iso():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode(type, data, id=None):
+    frame = {"type": type, "data": data}
+    if id is not None:
+        frame["id"] = id
+    return json.dumps(frame, separators=(",", ":"), default=str).encode()
+
+
+def conversation_topic(conversation_id):
+    return "conversation:%d" % conversation_id
+
+
+def task_topic(task_id):
+    return "task:%d" % task_id
+
+
+def _consume(future):
+    # Writes are not awaited (a broadcast must not wait for its slowest reader); a write to a
+    # socket that closed meanwhile fails its future, which nobody else would look at.
+    if not future.cancelled():
+        future.exception()
+
+
+class ChatSocket(AuthMixin, tornado.websocket.WebSocketHandler):
+    """One browser tab (or script) connected to /ws."""
+
+    connection_id = None
+
+    @property
+    def manager(self):
+        return self.settings["ws"]
+
+    def prepare(self):
+        if self.authenticate() is None:
+            raise tornado.web.HTTPError(403, "The access token is missing or wrong.")
+
+    def check_origin(self, origin):
+        # Only reached for requests that look cross-origin: accept an exact host match only.
+        netloc = urllib.parse.urlsplit(origin).netloc.lower()
+        return bool(netloc) and netloc == self.request.headers.get("Host", "").lower()
+
+    def open(self):
+        if self.manager.closing:
+            self.close(GOING_AWAY, "The server is shutting down.")
+            return
+        self.manager.add(self)
+        config = self.config
+        self.send("connected", {
+            "connectionId": self.connection_id, "serverTime": now_iso(),
+            "maxMessageSize": config.ws_max_message_size,
+            "pingIntervalSeconds": config.ws_ping_interval,
+            "metricsIntervalSeconds": config.metrics_interval})
+
+    async def on_message(self, message):
+        await dispatch(self, message)
+
+    def on_close(self):
+        self.manager.remove(self)
+
+    def send(self, type, data, id=None):
+        return self.write_raw(encode(type, data, id))
+
+    def write_raw(self, payload):
+        """Queue one encoded text frame; False (and the socket dropped) when it is closed."""
+        try:
+            future = self.write_message(payload)
+        except tornado.websocket.WebSocketClosedError:
+            self.manager.remove(self)
+            return False
+        future.add_done_callback(_consume)
+        return True
+
+    def send_error_frame(self, code, message, request_type=None, id=None, fields=None):
+        data = {"code": code, "message": message}
+        if request_type:
+            data["requestType"] = request_type
+        if fields:
+            data["fields"] = fields
+        self.send("error", data, id)
+
+
+class ConnectionManager:
+    """Every live connection and what it follows; relays hub events to the right sockets."""
+
+    def __init__(self, stores, chat, metrics):
+        self.stores = stores
+        self.chat = chat
+        self.metrics = metrics
+        self.sockets = {}  # connection id -> ChatSocket
+        self.topics = {}  # topic -> {socket: None} (an ordered set)
+        self.following = {}  # socket -> the conversation topic it shows
+        self.closing = False
+        self.last_broadcast_ms = None
+        self._ids = itertools.count(1)
+
+    def attach(self, hub):
+        hub.subscribe("chat:message", self.on_chat_message)
+        hub.subscribe("chat:streaming", self.on_chat_streaming)
+        hub.subscribe("chat:failed", self.on_chat_failed)
+        hub.subscribe("task:update", self.broadcast_task_update)
+
+    # -- connections and topics ------------------------------------------------------------
+
+    def add(self, socket):
+        socket.connection_id = "c%d" % next(self._ids)
+        self.sockets[socket.connection_id] = socket
+
+    def remove(self, socket):
+        if self.sockets.pop(socket.connection_id, None) is None:
+            return
+        for topic in [t for t, members in self.topics.items() if socket in members]:
+            self.unsubscribe(socket, topic)
+        self.following.pop(socket, None)
+        self.chat.stop_owned_by(socket.connection_id)
+
+    def subscribe(self, socket, topic):
+        members = self.topics.setdefault(topic, {})
+        members[socket] = None
+        if topic == MONITORING and len(members) == 1:
+            self.metrics.add_listener(self.on_metrics)
+
+    def unsubscribe(self, socket, topic):
+        members = self.topics.get(topic)
+        if members is None or socket not in members:
+            return
+        del members[socket]
+        if not members:
+            del self.topics[topic]
+            if topic == MONITORING:
+                self.metrics.remove_listener(self.on_metrics)
+
+    def follow(self, socket, conversation_id):
+        """A socket shows one conversation at a time and gets its new messages."""
+        topic = conversation_topic(conversation_id)
+        previous = self.following.get(socket)
+        if previous != topic:
+            if previous is not None:
+                self.unsubscribe(socket, previous)
+            self.following[socket] = topic
+            self.subscribe(socket, topic)
+
+    def relay(self, topic, type, data, origin=None):
+        """Send to a topic's members; the socket that asked (origin) also gets its frame id."""
+        asker = self.sockets.get(origin[0]) if origin else None
+        plain = None
+        for socket in list(self.topics.get(topic, ())):
+            if socket is not asker:
+                plain = plain or encode(type, data)
+                socket.write_raw(plain)
+        if asker is not None:
+            asker.write_raw(encode(type, data, origin[1]))
+
+    # -- hub events ------------------------------------------------------------------------
+
+    def on_chat_message(self, message, origin=None):
+        self.relay(conversation_topic(message["conversation_id"]), "chat:message",
+                   MESSAGE_SCHEMA.dump(message), origin)
+
+    def on_chat_streaming(self, conversation_id, message_id, chunk, done, origin=None):
+        self.relay(conversation_topic(conversation_id), "chat:streaming",
+                   {"conversationId": conversation_id, "messageId": message_id,
+                    "chunk": chunk, "done": done}, origin)
+
+    def on_chat_failed(self, conversation_id, message_id, error, origin=None):
+        asker = self.sockets.get(origin[0]) if origin else None
+        if asker is not None:
+            asker.send_error_frame(error_code(error), getattr(error, "message", str(error)),
+                                   origin[2], origin[1])
+
+    def broadcast_task_update(self, task_id, event, task=None, subtask=None):
+        """What services call (through the hub) when a task or one of its subtasks changes."""
+        members = self.topics.get(task_topic(task_id))
+        if not members:
+            return
+        data = {"taskId": task_id, "event": event,
+                "task": TASK_SCHEMA.dump(task) if task is not None else None}
+        if subtask is not None:
+            data["subtask"] = SUBTASK_SCHEMA.dump(subtask)
+        payload = encode("task:update", data)
+        for socket in list(members):
+            socket.write_raw(payload)
+
+    def metrics_frame(self, snapshot):
+        data = dict(snapshot, websocket={
+            "clients": len(self.sockets),
+            "monitoring": len(self.topics.get(MONITORING, ())),
+            "lastBroadcastMs": self.last_broadcast_ms})
+        return encode("monitoring:metrics", data)
+
+    def on_metrics(self, snapshot):
+        started = time.perf_counter()
+        payload = self.metrics_frame(snapshot)
+        for socket in list(self.topics.get(MONITORING, ())):
+            socket.write_raw(payload)
+        self.last_broadcast_ms = round((time.perf_counter() - started) * 1000.0, 3)
+        logger.debug("metrics sent to %d subscribers in %.1f ms",
+                     len(self.topics.get(MONITORING, ())), self.last_broadcast_ms)
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    async def shutdown(self):
+        """Tell every client we are going away (1001), then store unfinished answers."""
+        self.closing = True
+        self.metrics.stop()
+        for socket in list(self.sockets.values()):
+            socket.close(GOING_AWAY, "The server is shutting down.")
+        await self.chat.shutdown()
+
+
+def error_code(error):
+    if isinstance(error, LMStudioUnavailable):
+        return "lmstudio_unavailable"
+    if isinstance(error, LMStudioTimeout):
+        return "lmstudio_timeout"
+    if isinstance(error, ModelNotFound):
+        return "model_not_found"
+    if isinstance(error, LMStudioError):
+        return "lmstudio_error"
+    return "internal_error"
+
+
+# -- dispatch --------------------------------------------------------------------------------
+
+HANDLERS = {}  # type -> (coroutine(socket, data, frame), schema)
+
+
+def handles(*types, schema=None):
+    def register(fn):
+        for type in types:
+            HANDLERS[type] = (fn, schema or wss.EmptySchema())
+        return fn
+    return register
+
+
+class Frame:
+    """What a handler needs to answer: the frame's type and id."""
+
+    __slots__ = ("type", "id")
+
+    def __init__(self, type, id):
+        self.type = type
+        self.id = id
+
+
+async def dispatch(socket, raw):
+    """Validate one frame and run its handler; every failure becomes an `error` frame."""
+    frame = Frame(None, None)
+    try:
+        envelope = parse(raw)
+        frame.type, frame.id = envelope["type"], envelope["id"]
+        if frame.type not in HANDLERS:
+            raise ProtocolError("unknown_type", "Unknown message type %r; see the protocol "
+                                "description for the types the server accepts." % frame.type)
+        handler, schema = HANDLERS[frame.type]
+        try:
+            data = schema.load(envelope["data"])
+        except ValidationError as e:
+            raise ProtocolError("invalid_fields", "Invalid data for %s." % frame.type,
+                                fields=e.messages)
+        await handler(socket, data, frame)
+    except ProtocolError as e:
+        socket.send_error_frame(e.code, e.message, frame.type, frame.id, e.fields)
+    except ChatError as e:
+        socket.send_error_frame(e.code, e.message, frame.type, frame.id)
+    except LMStudioError as e:
+        socket.send_error_frame(error_code(e), e.message, frame.type, frame.id)
+    except DatabaseError as e:
+        logger.warning("database error on %s: %s", frame.type, e)
+        socket.send_error_frame("database_error", "The database is not available: %s" % e,
+                                frame.type, frame.id)
+    except Exception:
+        logger.exception("failed to handle %s", frame.type)
+        socket.send_error_frame("internal_error", "The server failed to handle this message; "
+                                "the details are in its log.", frame.type, frame.id)
+
+
+def parse(raw):
+    if isinstance(raw, bytes):
+        raise ProtocolError("invalid_message", "Frames must be JSON text, not binary.")
+    try:
+        frame = json.loads(raw)
+    except ValueError as e:
+        raise ProtocolError("invalid_json", "Malformed JSON: %s." % e)
+    if not isinstance(frame, dict):
+        raise ProtocolError("invalid_message", 'A frame must be a JSON object: '
+                            '{"type": ..., "data": {...}, "id"?: ...}.')
+    try:
+        return wss.EnvelopeSchema().load(frame)
+    except ValidationError as e:
+        raise ProtocolError("invalid_message", "The frame's envelope is invalid.",
+                            fields=e.messages)
+
+
+@handles("ping")
+async def on_ping(socket, data, frame):
+    socket.send("pong", {"time": now_iso()}, frame.id)
+
+
+@handles("chat:send", "chat:streaming", schema=wss.ChatSendSchema())
+async def on_chat_send(socket, data, frame):
+    manager = socket.manager
+    message = await manager.chat.send(
+        data["message"], data["conversation_id"], data["model"], owner=socket.connection_id,
+        origin=(socket.connection_id, frame.id, frame.type))
+    manager.follow(socket, message["conversation_id"])
+
+
+@handles("chat:stop", schema=wss.ChatStopSchema())
+async def on_chat_stop(socket, data, frame):
+    chat = socket.manager.chat
+    conversation_id = data["conversation_id"]
+    generation = chat.running.get(conversation_id)
+    if generation is None:
+        await chat.conversation(conversation_id)  # not_found first, when it does not exist
+        raise ChatError("not_running", "No answer is being written in conversation %d."
+                        % conversation_id)
+    await chat.stop(conversation_id)
+    stored = await socket.manager.stores.messages.get(generation.message_id)
+    socket.send("chat:message", MESSAGE_SCHEMA.dump(stored), frame.id)
+
+
+@handles("chat:history", schema=wss.ChatHistorySchema())
+async def on_chat_history(socket, data, frame):
+    conversation_id = data["conversation_id"]
+    rows = await socket.manager.chat.history(conversation_id, data["limit"])
+    socket.manager.follow(socket, conversation_id)
+    socket.send("chat:history", {"conversationId": conversation_id,
+                                 "messages": HISTORY_SCHEMA.dump(rows)}, frame.id)
+
+
+@handles("monitoring:subscribe")
+async def on_monitoring_subscribe(socket, data, frame):
+    manager = socket.manager
+    running = manager.metrics.running
+    manager.subscribe(socket, MONITORING)
+    socket.send("monitoring:subscribed", {"intervalSeconds": manager.metrics.interval}, frame.id)
+    if running and manager.metrics.latest is not None:
+        socket.write_raw(manager.metrics_frame(manager.metrics.latest))  # at once, not in 10 s
+
+
+@handles("monitoring:unsubscribe")
+async def on_monitoring_unsubscribe(socket, data, frame):
+    socket.manager.unsubscribe(socket, MONITORING)
+    socket.send("monitoring:unsubscribed", {}, frame.id)
+
+
+@handles("task:subscribe", schema=wss.TaskSchema())
+async def on_task_subscribe(socket, data, frame):
+    task_id = data["task_id"]
+    task = await socket.manager.stores.tasks.get(task_id)
+    if task is None:
+        raise ProtocolError("not_found", "No task with id %d." % task_id)
+    socket.manager.subscribe(socket, task_topic(task_id))
+    socket.send("task:subscribed", {"taskId": task_id, "task": TASK_SCHEMA.dump(task)}, frame.id)
+
+
+@handles("task:unsubscribe", schema=wss.TaskSchema())
+async def on_task_unsubscribe(socket, data, frame):
+    socket.manager.unsubscribe(socket, task_topic(data["task_id"]))
+    socket.send("task:unsubscribed", {"taskId": data["task_id"]}, frame.id)
+
+
+routes = [
+    tornado.web.url(r"/ws", ChatSocket, name="ws"),
+]

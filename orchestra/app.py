@@ -5,18 +5,21 @@ import os
 import secrets
 
 import jinja2
+import tornado.ioloop
 import tornado.web
 
 from orchestra import db as dblib
 from orchestra.resources import resource_dir
+from orchestra.services.chat import ChatService
 from orchestra.services.hub import Hub
 from orchestra.services.lmstudio import LMStudioClient
+from orchestra.services.metrics import MetricsCollector
 from orchestra.services.secrets import SecretBox
 from orchestra.services.webfetch import WebFetcher
 from orchestra.store import Stores
-from orchestra.web import api, pages
-from orchestra.web import models as models_web
+from orchestra.web import api, chat, pages, ws
 from orchestra.web import accounts, knowledge, library
+from orchestra.web import models as models_web
 from orchestra.web.base import AuthMixin, NotFoundHandler
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ def make_app(config, **overrides):
         hub=hub,
         lmstudio=lmstudio,
         secrets=SecretBox(config.data_dir),
-        services={},
+        services={"metrics": MetricsCollector(config.metrics_interval, lmstudio),
+                  "chat": ChatService(stores, lmstudio, hub)},
         jinja=jinja_env(),
         static_path=resource_dir("static"),
         cookie_secret=cookie_secret(config.data_dir),
@@ -56,6 +60,7 @@ def make_app(config, **overrides):
     settings.update(overrides)
     webfetch = settings["services"].setdefault("webfetch", WebFetcher(stores))
     settings["on_shutdown"].append(webfetch.close)
+    wire_websocket(settings)
     rules = route_table()
     check_routes(rules)
     return tornado.web.Application(rules, **settings)
@@ -66,10 +71,22 @@ def route_table():
     return [
         *pages.routes,
         *library.routes, *knowledge.routes, *accounts.routes,
+        *ws.routes,
+        *chat.routes,
         *models_web.routes,
         *api.routes,
         (r".*", NotFoundHandler),
     ]
+
+
+def wire_websocket(settings):
+    """The /ws connection manager: relays hub events, closes sockets at shutdown."""
+    services = settings["services"]
+    manager = settings["ws"] = ws.ConnectionManager(settings["stores"], services["chat"],
+                                                    services["metrics"])
+    manager.attach(settings["hub"])  # chat events and "task:update" -> broadcast_task_update
+    settings["on_shutdown"].append(manager.shutdown)
+    tornado.ioloop.IOLoop.current().add_callback(services["chat"].recover)
 
 
 def check_routes(rules):

@@ -139,3 +139,20 @@ async def test_models_page_when_lmstudio_is_down(fetch):
     response = await fetch("/models")
     assert response.code == 200
     assert "not reachable" in response.text
+
+
+@pytest.mark.gen_test
+async def test_page_session_calls_the_api_with_the_xsrf_header(browser, fake_lmstudio):
+    # What models.js does: the cookie session plus the X-XSRFToken header from the page.
+    await browser.login()
+    page = await browser.get("/models")
+    assert page.code == 200
+    body = '{"model": "%s"}' % CODER
+    headers = browser._headers({"Content-Type": "application/json"})
+    forged = await browser._fetch("/api/models/switch", method="POST", body=body, token=False,
+                                  headers=headers)
+    assert forged.code == 403
+    headers["X-XSRFToken"] = browser.xsrf
+    allowed = await browser._fetch("/api/models/switch", method="POST", body=body,
+                                   token=False, headers=headers)
+    assert allowed.code == 200 and allowed.json()["active"] == CODER

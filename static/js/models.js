@@ -250,7 +250,8 @@ $('recommend-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const form = event.target;
   busy(form.querySelector('button'), async () => {
-    const data = await api(`/api/models/recommend?taskType=${encodeURIComponent(form.taskType.value)}`);
+    const task = encodeURIComponent(form.taskType.value);
+    const data = await api(`/api/models/recommend?taskType=${task}`);
     $('recommend-result').textContent = data.reason;
   });
 });

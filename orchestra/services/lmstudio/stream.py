@@ -274,4 +274,7 @@ class CompletionStream:
     def __del__(self):
         request = self.__dict__.get("_request")
         if request is not None and not self._reader.finished:
-            abort(request)
+            try:
+                abort(request)
+            except RuntimeError:  # the IOLoop is already closed: so is the socket
+                pass

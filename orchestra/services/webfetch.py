@@ -42,7 +42,7 @@ class FetchError(Exception):
 class TextExtractor(html.parser.HTMLParser):
     """Readable text of an HTML page: no scripts or styles, block elements on their own lines."""
 
-    SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    SKIP = {"script", "style", "noscript", "template", "svg"}
     BLOCKS = {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article",
               "header", "footer", "nav", "main", "aside", "blockquote", "pre", "hr",
               "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "figcaption", "form"}
@@ -78,7 +78,8 @@ class TextExtractor(html.parser.HTMLParser):
         if self._in_title:
             self.title_parts.append(data)
         elif not self._skip:
-            self.parts.append(data)
+            # Line breaks in the markup are spaces; only block elements start new lines.
+            self.parts.append(data.replace("\r", " ").replace("\n", " "))
 
     @property
     def title(self):

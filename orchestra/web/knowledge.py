@@ -28,7 +28,7 @@ class KnowledgeBasePages(PageEntity):
     detail_template = "knowledge_base_detail.html"
 
     async def detail_context(self, handler, item):
-        return {"source_kind": None, "source_form": {}, "source_errors": {},
+        return {"source_kind": None, "source_values": {}, "source_errors": {},
                 "max_upload": MAX_UPLOAD}
 
 
@@ -95,7 +95,7 @@ class NewSourcePage(SourcePage):
             errors = {("file" if k == "content" and form["kind"] == "file" else k): v
                       for k, v in e.errors.items()}
             await self.render_item(base, status=400, source_kind=form["kind"],
-                                   source_form=form, source_errors=errors)
+                                   source_values=form, source_errors=errors)
             return
         source = await self.stores.knowledge_sources.create(data)
         if source.kind == "url":

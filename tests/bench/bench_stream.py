@@ -1,9 +1,10 @@
 """Streaming overhead: chunks/s through LMStudioClient.stream_completion vs a bare read.
 
 Starts the fake LM Studio in a subprocess, serving one long answer as fast as it can, and
-reads the same stream both ways several times (alternating). Prints both rates and the ratio.
+reads the same stream both ways several times (alternating). Prints both rates (best of
+the rounds) and the ratio, and the reading process's CPU time per chunk for each way.
 
-    python -m tests.bench.bench_stream [--chunks 20000] [--rounds 5] [--check]
+    python -m tests.bench.bench_stream [--chunks 20000] [--rounds 9] [--check]
 
 With --check the exit status is 1 when the ratio is below 0.90.
 """
@@ -96,12 +97,15 @@ async def run(args):
         await client.close()
         fake.terminate()
         fake.wait()
-    bare, through = statistics.median(bare_rates), statistics.median(client_rates)
+    # Best of N: on a shared machine, interference only ever slows a round down.
+    bare, through = max(bare_rates), max(client_rates)
     ratio = through / bare
+    median_ratio = statistics.median(client_rates) / statistics.median(bare_rates)
     print(f"chunks per answer:         {args.chunks}")
-    print(f"bare AsyncHTTPClient:      {bare:,.0f} chunks/s (median of {args.rounds})")
-    print(f"through stream_completion: {through:,.0f} chunks/s (median of {args.rounds})")
-    print(f"ratio:                     {ratio:.3f} (target >= 0.90)")
+    print(f"bare AsyncHTTPClient:      {bare:,.0f} chunks/s (best of {args.rounds})")
+    print(f"through stream_completion: {through:,.0f} chunks/s (best of {args.rounds})")
+    print(f"ratio:                     {ratio:.3f} (target >= 0.90; "
+          f"ratio of medians {median_ratio:.3f})")
     # The fake runs in its own process, so this is the reading side's own cost.
     print(f"client CPU per chunk:      bare {statistics.median(bare_cpu):.1f} us, "
           f"through stream_completion {statistics.median(client_cpu):.1f} us")
@@ -111,7 +115,7 @@ async def run(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--check", action="store_true", help="exit 1 when the ratio < 0.90")
     args = parser.parse_args(argv)
     ratio = asyncio.run(run(args))

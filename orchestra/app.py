@@ -1,5 +1,6 @@
 """make_app(config): the one place where Orchestra's pieces are built and wired together."""
 
+import functools
 import logging
 import os
 import secrets
@@ -13,6 +14,7 @@ from orchestra.resources import resource_dir
 from orchestra.services.chat import ChatService
 from orchestra.services.hub import Hub
 from orchestra.services.lmstudio import LMStudioClient
+from orchestra.services.orchestrator import Orchestrator
 from orchestra.services.metrics import MetricsCollector
 from orchestra.services.secrets import SecretBox
 from orchestra.services.webfetch import WebFetcher
@@ -20,6 +22,7 @@ from orchestra.store import Stores
 from orchestra.web import api, chat, pages, ws
 from orchestra.web import accounts, knowledge, library
 from orchestra.web import models as models_web
+from orchestra.web import tasks as tasks_web
 from orchestra.web.base import AuthMixin, NotFoundHandler
 
 logger = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ def make_app(config, **overrides):
         login_url="/login",
         debug=config.debug,
         websocket_ping_interval=config.ws_ping_interval,
-        websocket_ping_timeout=config.ws_ping_interval * 2,
+        websocket_ping_timeout=config.ws_ping_interval,  # tornado caps it at the interval
         websocket_max_message_size=config.ws_max_message_size,
         on_shutdown=[],
     )
@@ -61,6 +64,7 @@ def make_app(config, **overrides):
     webfetch = settings["services"].setdefault("webfetch", WebFetcher(stores))
     settings["on_shutdown"].append(webfetch.close)
     wire_websocket(settings)
+    wire_orchestrator(settings)
     rules = route_table()
     check_routes(rules)
     return tornado.web.Application(rules, **settings)
@@ -74,6 +78,7 @@ def route_table():
         *ws.routes,
         *chat.routes,
         *models_web.routes,
+        *tasks_web.routes,  # before the generic API: POST /api/tasks is the orchestrator's
         *api.routes,
         (r".*", NotFoundHandler),
     ]
@@ -87,6 +92,20 @@ def wire_websocket(settings):
     manager.attach(settings["hub"])  # chat events and "task:update" -> broadcast_task_update
     settings["on_shutdown"].append(manager.shutdown)
     tornado.ioloop.IOLoop.current().add_callback(services["chat"].recover)
+
+
+def wire_orchestrator(settings):
+    """Tasks: recover those a previous process left running, announce every change on the
+    hub ("task:update"), and stop running work at shutdown (it resumes after a restart)."""
+    services, config = settings["services"], settings["config"]
+    if "orchestrator" not in services:
+        services["orchestrator"] = Orchestrator(settings["stores"], settings["lmstudio"],
+                                                max_model_calls=config.max_model_calls)
+    orchestrator = services["orchestrator"]
+    services.setdefault("checker", orchestrator.detector)
+    orchestrator.set_broadcast_callback(functools.partial(settings["hub"].publish, "task:update"))
+    orchestrator.recover()
+    settings["on_shutdown"].append(orchestrator.shutdown)
 
 
 def check_routes(rules):

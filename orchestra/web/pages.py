@@ -1,8 +1,13 @@
 """Pages that belong to no single area: login, logout and the dashboard."""
 
+import asyncio
+
 import tornado.web
 
+from orchestra.services.lmstudio import status as lmstudio_status
 from orchestra.web.base import BaseHandler, public
+
+STATUS_TIMEOUT = 2.5
 
 
 class LoginHandler(BaseHandler):
@@ -34,8 +39,16 @@ class LogoutHandler(BaseHandler):
 
 
 class DashboardHandler(BaseHandler):
+    """Live charts come over /ws; LM Studio's state is also read here so that the page says
+    something useful while the socket is down."""
+
     async def get(self):
-        self.render_template("dashboard.html")
+        try:
+            lmstudio = await asyncio.wait_for(lmstudio_status(self.lmstudio), STATUS_TIMEOUT)
+        except asyncio.TimeoutError:
+            lmstudio = {"reachable": False, "activeModel": None, "models": []}
+        self.render_template("dashboard.html", lmstudio=lmstudio,
+                             lmstudio_url=self.lmstudio.base_url)
 
 
 routes = [

@@ -1,0 +1,109 @@
+// The Dashboard: subscribes to monitoring:metrics over /ws and draws the last minutes.
+
+import { Socket, describeStatus } from './socket.js';
+import { LineChart } from './chart.js';
+
+const statusLine = document.getElementById('socket-status');
+
+export function bytes(value) {
+  if (value == null) return '–';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let n = value;
+  let unit = 0;
+  while (Math.abs(n) >= 1024 && unit < units.length - 1) { n /= 1024; unit += 1; }
+  return `${n.toFixed(n >= 100 || unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+const percent = (v) => (v == null ? '–' : `${v.toFixed(1)} %`);
+const rate = (v) => (v == null ? '–' : `${bytes(v)}/s`);
+
+function duration(seconds) {
+  const days = Math.floor(seconds / 86400);
+  const hours = Math.floor((seconds % 86400) / 3600);
+  const minutes = Math.floor((seconds % 3600) / 60);
+  return days ? `${days} d ${hours} h` : `${hours} h ${minutes} min`;
+}
+
+const charts = {
+  cpu: new LineChart(document.getElementById('chart-cpu'),
+    { colors: ['#3056d3'], max: 100, format: (v) => `${v.toFixed(0)} %` }),
+  memory: new LineChart(document.getElementById('chart-memory'),
+    { colors: ['#067647', '#b54708'], max: 100, format: (v) => `${v.toFixed(0)} %` }),
+  network: new LineChart(document.getElementById('chart-network'),
+    { colors: ['#3056d3', '#b42318'], format: rate }),
+  disk: new LineChart(document.getElementById('chart-disk'),
+    { colors: ['#067647', '#b54708'], format: rate }),
+};
+
+function setFigure(name, text) {
+  const element = document.querySelector(`[data-figure="${name}"]`);
+  if (element) element.textContent = text;
+}
+
+function showLMStudio(state) {
+  const badge = document.getElementById('lmstudio-state');
+  badge.textContent = state.reachable ? 'reachable' : 'not reachable';
+  badge.className = `badge ${state.reachable ? 'ok' : 'error'}`;
+  document.getElementById('lmstudio-model').textContent = state.activeModel || 'none';
+  const hint = document.getElementById('lmstudio-hint');
+  if (hint) hint.hidden = state.reachable;
+}
+
+function showCores(perCore) {
+  const cores = document.getElementById('cores');
+  cores.replaceChildren(...perCore.map((value, index) => {
+    const bar = document.createElement('span');
+    bar.style.height = `${Math.max(2, value)}%`;
+    bar.title = `core ${index}: ${value.toFixed(0)} %`;
+    return bar;
+  }));
+}
+
+function showGpus(gpus) {
+  const card = document.getElementById('gpu-card');
+  card.hidden = !gpus.length;
+  const figures = document.getElementById('gpu-figures');
+  figures.replaceChildren();
+  for (const gpu of gpus) {
+    const term = document.createElement('dt');
+    term.textContent = gpu.name;
+    const value = document.createElement('dd');
+    const parts = [percent(gpu.utilizationPercent)];
+    if (gpu.memoryTotalBytes) parts.push(`${bytes(gpu.memoryUsedBytes)} / ${bytes(gpu.memoryTotalBytes)}`);
+    if (gpu.temperatureC != null) parts.push(`${gpu.temperatureC} °C`);
+    value.textContent = parts.join(' · ');
+    figures.append(term, value);
+  }
+}
+
+function showMetrics(m) {
+  const time = Date.parse(m.timestamp) || Date.now();
+  charts.cpu.add(time, [m.cpu.percent]);
+  charts.memory.add(time, [m.memory.percent, m.swap.total ? m.swap.percent : null]);
+  charts.network.add(time, [m.network.recvBytesPerSec, m.network.sentBytesPerSec]);
+  charts.disk.add(time, [m.disk.readBytesPerSec, m.disk.writeBytesPerSec]);
+
+  setFigure('cpu', `${percent(m.cpu.percent)} of ${m.cpu.count} cores`);
+  setFigure('load', m.loadAverage ? m.loadAverage.map((v) => v.toFixed(2)).join(' · ') : '–');
+  setFigure('processes', String(m.processes));
+  setFigure('memory', `${bytes(m.memory.used)} / ${bytes(m.memory.total)} (${percent(m.memory.percent)})`);
+  setFigure('swap', m.swap.total ? `${bytes(m.swap.used)} / ${bytes(m.swap.total)}` : 'none');
+  setFigure('disk', m.disk.total ? `${bytes(m.disk.used)} / ${bytes(m.disk.total)} (${percent(m.disk.percent)})` : '–');
+  setFigure('clients', String(m.websocket.clients));
+  setFigure('process-cpu', percent(m.process.cpuPercent));
+  setFigure('process-rss', bytes(m.process.rssBytes));
+  setFigure('uptime', duration(m.uptimeSeconds));
+  showCores(m.cpu.perCore);
+  showGpus(m.gpu || []);
+  showLMStudio(m.lmstudio);
+}
+
+const socket = new Socket();
+socket.on('monitoring:metrics', showMetrics);
+socket.onStatus((state, detail) => {
+  statusLine.textContent = state === 'open' ? 'Live: updates arrive by themselves.'
+    : describeStatus(state, detail);
+  statusLine.dataset.state = state;
+  if (state === 'open') socket.send('monitoring:subscribe');
+});
+socket.start();

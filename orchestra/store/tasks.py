@@ -1,8 +1,15 @@
-"""Tasks and their subtasks."""
+"""Tasks and their subtasks: rows, progress counts, plans replaced whole, recovery at start."""
 
 import json
+import logging
 
+from orchestra.db import utcnow
 from orchestra.store.base import TableStore
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = ("planning", "running")
+FINISHED_SUBTASK = ("completed",)
 
 
 class TaskStore(TableStore):
@@ -14,8 +21,7 @@ class TaskStore(TableStore):
     def _get(self, conn, id):
         row = super()._get(conn, id)
         if row is not None:
-            row["subtasks"] = [SubtaskStore.decode_row(r) for r in conn.query(
-                "SELECT * FROM subtasks WHERE task_id = %s ORDER BY position, id", id)]
+            row["subtasks"] = SubtaskStore.rows_of(conn, id)
         return row
 
     async def list(self, limit=50, offset=0, **filters):
@@ -36,9 +42,54 @@ class TaskStore(TableStore):
 
     def _create(self, conn, data):
         id = super()._create(conn, data)
-        for position, sub in enumerate(data.get("subtasks") or []):
-            SubtaskStore(self.db)._create(conn, dict(sub, task_id=id, position=position))
+        SubtaskStore(self.db)._write_plan(conn, id, data.get("subtasks") or [])
         return id
+
+    def _update(self, conn, id, data):
+        # A plan written or edited by hand replaces the subtasks as a whole.
+        super()._update(conn, id, data)
+        if data.get("subtasks") is not None:
+            SubtaskStore(self.db)._replace_plan(conn, id, data["subtasks"])
+
+    async def add_usage(self, id, prompt_tokens, completion_tokens):
+        await self.db.execute(
+            "UPDATE tasks SET prompt_tokens = prompt_tokens + %s,"
+            " completion_tokens = completion_tokens + %s, updated_at = %s WHERE id = %s",
+            int(prompt_tokens or 0), int(completion_tokens or 0), utcnow(), id)
+
+    async def active_ids(self):
+        rows = await self.db.query("SELECT id FROM tasks WHERE status IN (%s, %s)", *ACTIVE)
+        return [r.id for r in rows]
+
+    def interrupt_active(self):
+        """At start: tasks left planning or running by a process that died are interrupted;
+        their running subtasks go back to pending so a resume runs them again. Returns ids."""
+        return self.db.run_sync(self._interrupt_active)
+
+    def _interrupt_active(self, conn):
+        with conn.transaction():
+            ids = [r.id for r in conn.query(
+                "SELECT id FROM tasks WHERE status IN (%s, %s)", *ACTIVE)]
+            for id in ids:
+                self._mark_interrupted(conn, id)
+            return ids
+
+    async def mark_interrupted(self, id):
+        return await self.db.run(self._mark_interrupted_tx, id)
+
+    def _mark_interrupted_tx(self, conn, id):
+        with conn.transaction():
+            self._mark_interrupted(conn, id)
+            return self._get(conn, id)
+
+    @staticmethod
+    def _mark_interrupted(conn, id):
+        now = utcnow()
+        conn.execute("UPDATE subtasks SET status = 'pending', updated_at = %s"
+                     " WHERE task_id = %s AND status = 'running'", now, id)
+        conn.execute("UPDATE tasks SET status = 'interrupted', updated_at = %s,"
+                     " error = %s WHERE id = %s", now,
+                     "Interrupted by a restart; run it again to resume.", id)
 
 
 class SubtaskStore(TableStore):
@@ -62,3 +113,41 @@ class SubtaskStore(TableStore):
             if isinstance(row.get(name), str):
                 row[name] = json.loads(row[name])
         return row
+
+    @staticmethod
+    def rows_of(conn, task_id):
+        return [SubtaskStore.decode_row(r) for r in conn.query(
+            "SELECT * FROM subtasks WHERE task_id = %s ORDER BY position, id", task_id)]
+
+    async def of_task(self, task_id):
+        """A task's subtasks in position order."""
+        return await self.db.run(self.rows_of, task_id)
+
+    async def replace_plan(self, task_id, subtasks):
+        """Drop a task's subtasks and store `subtasks` (dicts) in their place."""
+        return await self.db.run(self._replace_plan_tx, task_id, subtasks)
+
+    def _replace_plan_tx(self, conn, task_id, subtasks):
+        with conn.transaction():
+            self._replace_plan(conn, task_id, subtasks)
+            return self.rows_of(conn, task_id)
+
+    def _replace_plan(self, conn, task_id, subtasks):
+        conn.execute("DELETE FROM subtasks WHERE task_id = %s", task_id)
+        self._write_plan(conn, task_id, subtasks)
+
+    def _write_plan(self, conn, task_id, subtasks):
+        for position, sub in enumerate(subtasks):
+            self._create(conn, dict(sub, task_id=task_id, position=position))
+
+    async def reset_unfinished(self, task_id):
+        """Everything not completed goes back to pending (a resume or a re-run)."""
+        await self.db.execute(
+            "UPDATE subtasks SET status = 'pending', error = NULL, updated_at = %s"
+            " WHERE task_id = %s AND status <> 'completed'", utcnow(), task_id)
+
+    async def skip_pending(self, task_id, reason):
+        await self.db.execute(
+            "UPDATE subtasks SET status = 'skipped', error = %s, updated_at = %s"
+            " WHERE task_id = %s AND status IN ('pending', 'running')",
+            reason, utcnow(), task_id)

@@ -1,0 +1,299 @@
+"""Orchestrator: plans tasks into subtasks, runs them on local models, checks every answer.
+
+Work happens in one asyncio job per task; every state change is written to the store first
+and then announced through the broadcast callback as (task_id, event, task=row, subtask=row).
+Model calls from all jobs (and from the checker) share one ModelGate, so the limit on
+concurrent calls holds across tasks and the waiting line is visible.
+"""
+
+import asyncio
+import logging
+
+from orchestra.db import utcnow
+from orchestra.services.gate import ModelGate
+from orchestra.services.hallucination import HallucinationDetector
+from orchestra.services.lmstudio import LMStudioError
+from orchestra.services import orchestrator_prompts as prompts
+from orchestra.services.orchestrator_plan import (PlanError, feedback_message, parse_plan,
+                                                  plan_messages, single_subtask)
+from orchestra.services.orchestrator_run import SubtaskRunner
+
+logger = logging.getLogger(__name__)
+
+TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "check_answers",
+               "subtasks")
+DONE = ("completed", "failed", "cancelled")
+
+
+class OrchestratorError(Exception):
+    """A request the orchestrator refuses; `message` is for people, `http_status` for the API."""
+
+    def __init__(self, message, http_status=409):
+        super().__init__(message)
+        self.message = message
+        self.http_status = http_status
+
+
+class Orchestrator(SubtaskRunner):
+    def __init__(self, stores, lmstudio, *, max_model_calls=2, detector=None, check_samples=2,
+                 retries=2, retry_backoff=0.5, plan_attempts=3):
+        self.stores = stores
+        self.lmstudio = lmstudio
+        self.gate = ModelGate(max_model_calls)
+        self.gate.on_change = self._queue_changed
+        self.detector = detector or HallucinationDetector(lmstudio, gate=self.gate)
+        self.check_samples = check_samples
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self.plan_attempts = plan_attempts
+        self._broadcast = None
+        self._jobs = {}        # task id -> asyncio.Task (None while one is being started)
+        self._stopping = {}    # task id -> "cancelled" | "interrupted"
+
+    # -- events ----------------------------------------------------------------------------
+
+    def set_broadcast_callback(self, callback):
+        """callback(task_id, event, task=row, subtask=row or None), called on every change."""
+        self._broadcast = callback
+
+    def _emit(self, event, task, subtask=None):
+        if self._broadcast is None:
+            return
+        try:
+            self._broadcast(task["id"], event, task=task, subtask=subtask)
+        except Exception:
+            logger.exception("broadcasting %s of task %s failed", event, task["id"])
+
+    def _queue_changed(self):
+        # Announce each waiting subtask's new place in line once, from the rows it carries.
+        for position, ticket in enumerate(self.gate.waiting, 1):
+            context = ticket.label.get("rows")
+            if context and getattr(ticket, "announced", None) != position:
+                ticket.announced = position
+                self._emit("queued", *context)
+
+    def queue(self, task_id=None):
+        """The waiting line: totals, and this task's first place in it when given."""
+        snap = self.gate.snapshot()
+        info = {"limit": snap["limit"], "running": len(snap["running"]),
+                "waiting": len(snap["waiting"]),
+                "tasks": [label.get("task_id") for label in snap["waiting"]]}
+        if task_id is not None:
+            info["position"] = self.gate.position(task_id=task_id)
+        return info
+
+    async def _set_task(self, task_id, event, **values):
+        task = await self.stores.tasks.update(task_id, values)
+        self._emit(event, task)
+        return task
+
+    async def _set_subtask(self, task_id, subtask_id, event, **values):
+        subtask = await self.stores.subtasks.update(subtask_id, values)
+        task = await self.stores.tasks.get(task_id)
+        self._emit(event, task, subtask)
+        return subtask
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    async def _task(self, task_id):
+        task = await self.stores.tasks.get(task_id)
+        if task is None:
+            raise OrchestratorError("No task with id %s." % task_id, 404)
+        return task
+
+    def _claim(self, task_id):
+        if task_id in self._jobs:
+            raise OrchestratorError("Task %d is already being planned or run." % task_id)
+        self._jobs[task_id] = None
+
+    def _spawn(self, task_id, coroutine):
+        self._jobs[task_id] = asyncio.ensure_future(self._job(task_id, coroutine))
+
+    async def _job(self, task_id, coroutine):
+        try:
+            await coroutine
+        except asyncio.CancelledError:
+            await self._stopped(task_id, self._stopping.pop(task_id, "cancelled"))
+        except Exception as error:  # noqa: BLE001 - a bug or a lost database fails one task
+            logger.exception("task %s failed unexpectedly", task_id)
+            message = getattr(error, "message", None) or "Internal error: %s" % error
+            try:
+                await self._set_task(task_id, "failed", status="failed", error=message,
+                                     completed_at=utcnow())
+            except Exception:
+                logger.exception("cannot record the failure of task %s", task_id)
+        finally:
+            self._jobs.pop(task_id, None)
+
+    def is_busy(self, task_id):
+        return task_id in self._jobs
+
+    async def wait(self, task_id):
+        """Until the task's current job (if any) is over; for tests and shutdown."""
+        job = self._jobs.get(task_id)
+        if job is not None:
+            await asyncio.wait([job])
+
+    # -- public operations -----------------------------------------------------------------
+
+    async def create_task(self, data):
+        """Store a new task (with hand-written subtasks if given); plans and runs it at once
+        when data["auto_run"] is true."""
+        values = {k: v for k, v in data.items() if k in TASK_FIELDS}
+        values["status"] = "pending"
+        task = await self.stores.tasks.create(values)
+        self._emit("created", task)
+        if data.get("auto_run"):
+            return await self.run(task["id"])
+        return task
+
+    async def plan(self, task_id, then_run=False):
+        """Ask a model for subtasks (in the background); the task row as planning starts."""
+        self._claim(task_id)
+        try:
+            task = await self._task(task_id)
+            if task["status"] == "completed":
+                raise OrchestratorError("Task %d is completed; create a new one." % task_id)
+            task = await self._set_task(task_id, "planning", status="planning", error=None,
+                                        note=None, completed_at=None)
+        except BaseException:
+            self._jobs.pop(task_id, None)
+            raise
+        self._spawn(task_id, self._plan_job(task, then_run))
+        return task
+
+    async def run(self, task_id):
+        """Run (or resume) a task in the background; unplanned tasks are planned first."""
+        task = await self._task(task_id)
+        if not task["subtasks"]:
+            return await self.plan(task_id, then_run=True)
+        self._claim(task_id)
+        try:
+            if task["status"] == "completed":
+                raise OrchestratorError("Task %d is already completed." % task_id)
+            task = await self._start_running(task)
+        except BaseException:
+            self._jobs.pop(task_id, None)
+            raise
+        self._spawn(task_id, self._run_job(task))
+        return task
+
+    async def retry_subtask(self, subtask_id):
+        """Run a failed (or skipped) subtask again, and the rest of its task after it."""
+        subtask = await self.stores.subtasks.get(subtask_id)
+        if subtask is None:
+            raise OrchestratorError("No subtask with id %s." % subtask_id, 404)
+        if subtask["status"] not in ("failed", "skipped"):
+            raise OrchestratorError("Only a failed or skipped subtask can be retried; this one "
+                                    "is %s." % subtask["status"])
+        return await self.run(subtask["task_id"])
+
+    async def cancel(self, task_id):
+        """Stop a task: its running model request is closed, unfinished subtasks skipped."""
+        task = await self._task(task_id)
+        job = self._jobs.get(task_id)
+        if job is not None:
+            self._stopping[task_id] = "cancelled"
+            job.cancel()
+            await asyncio.wait([job])
+            return await self._task(task_id)
+        if task_id in self._jobs:
+            raise OrchestratorError("Task %d is starting; try again in a moment." % task_id)
+        if task["status"] in DONE:
+            raise OrchestratorError("Task %d is already %s." % (task_id, task["status"]))
+        return await self._stopped(task_id, "cancelled")
+
+    async def run_workflow(self, workflow_id, values, title=None, model=None,
+                           check_answers=True, auto_run=True):
+        """A task whose subtasks are the workflow's steps with `values` filled in."""
+        workflow = await self.stores.workflows.get(workflow_id)
+        if workflow is None:
+            raise OrchestratorError("No workflow with id %s." % workflow_id, 404)
+        if not workflow["steps"]:
+            raise OrchestratorError("Workflow '%s' has no steps to run." % workflow["name"], 400)
+        templates = await self.workflow_templates(workflow)
+        subtasks = prompts.workflow_subtasks(workflow, templates, values)
+        given = "; ".join("%s = %s" % (k, v) for k, v in values.items())
+        description = workflow["description"] or ""
+        if given:
+            description = (description + "\n\n" if description else "") + "Values: " + given
+        return await self.create_task({
+            "title": (title or "Run of %s" % workflow["name"])[:200],
+            "description": description, "workflow_id": workflow_id, "model": model,
+            "check_answers": check_answers, "subtasks": subtasks, "auto_run": auto_run})
+
+    async def workflow_templates(self, workflow):
+        ids = {s["template_id"] for s in workflow["steps"] if s.get("template_id") is not None}
+        rows = [await self.stores.templates.get(i) for i in sorted(ids)]
+        return {r["id"]: r for r in rows if r is not None}
+
+    # -- start and stop --------------------------------------------------------------------
+
+    def recover(self):
+        """At start: tasks a previous process left planning or running become interrupted."""
+        ids = self.stores.tasks.interrupt_active()
+        if ids:
+            logger.info("tasks %s were interrupted by a restart", ", ".join(map(str, ids)))
+        return ids
+
+    async def shutdown(self):
+        """Stop every job; their tasks become interrupted and can be resumed after a restart."""
+        jobs = [(task_id, job) for task_id, job in self._jobs.items() if job is not None]
+        for task_id, job in jobs:
+            self._stopping[task_id] = "interrupted"
+            job.cancel()
+        if jobs:
+            await asyncio.wait([job for _, job in jobs])
+
+    async def _stopped(self, task_id, reason):
+        if reason == "interrupted":
+            task = await self.stores.tasks.mark_interrupted(task_id)
+            self._emit("interrupted", task)
+            return task
+        await self.stores.subtasks.skip_pending(task_id, "Cancelled.")
+        return await self._set_task(task_id, "cancelled", status="cancelled",
+                                    completed_at=utcnow())
+
+    # -- planning --------------------------------------------------------------------------
+
+    async def _plan_job(self, task, then_run):
+        plan, note = await self._make_plan(task)
+        await self.stores.subtasks.replace_plan(task["id"], plan)
+        task = await self._set_task(task["id"], "plan_failed" if note else "planned",
+                                    status="pending", note=note)
+        if then_run:
+            task = await self._start_running(task)
+            await self._run_job(task)
+
+    async def _make_plan(self, task):
+        """(subtasks, note): a valid plan, or one subtask and a note saying why."""
+        instructions = await self.stores.instructions.active()
+        messages = plan_messages(task, instructions)
+        model = await self._choose_model(task, None, "chat")
+        label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
+                 "rows": (task, None)}
+        problem = None
+        for attempt in range(self.plan_attempts):
+            try:
+                result = await self._call(label, messages, model, temperature=0.2)
+            except LMStudioError as error:
+                raise PlanningFailed(error.message) from None
+            await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
+                                              result["usage"]["completion_tokens"])
+            try:
+                return parse_plan(result["text"]), None
+            except PlanError as error:
+                found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
+                problem = " ".join([str(error)] + [p["message"] for p in found])
+                logger.info("task %s: plan attempt %d unusable: %s", task["id"], attempt + 1,
+                            problem)
+            messages = messages + feedback_message(result["text"], problem)
+        note = ("The model gave no usable plan after %d tries (%s), so the task runs as a "
+                "single subtask." % (self.plan_attempts, problem.rstrip(".")))
+        return single_subtask(task), note
+
+class PlanningFailed(OrchestratorError):
+    """The server could not be asked for a plan at all (as opposed to an unusable plan)."""
+
+    def __init__(self, message):
+        super().__init__("Planning failed: %s" % message, 502)

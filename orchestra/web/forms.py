@@ -81,9 +81,9 @@ class PageEntity:
     columns = ()                # Column, in list order
     details = ()                # Column, shown on the item's page
     filters = ()                # query arguments filtering the list, each a column name
-    list_template = "crud/list.html"
-    form_template = "crud/form.html"
-    detail_template = "crud/detail.html"
+    list_template = "crud_list.html"
+    form_template = "crud_form.html"
+    detail_template = "crud_detail.html"
     multipart = False
 
     def label(self, item):
@@ -133,7 +133,14 @@ class PageEntity:
     async def validate(self, handler, form, creating):
         """Form values -> columns for the store; FormRedisplay when something is wrong."""
         schema = self.create_schema() if creating else self.update_schema()
-        data = load(schema, self.to_input(form, creating), form)
+        try:
+            data = load(schema, self.to_input(form, creating), form)
+        except FormRedisplay as e:
+            for field in self.fields:  # "Length must be between 1 and 200." says it badly
+                if field.required and field.name in e.errors and not str(
+                        form.get(field.name, "")).strip():
+                    e.errors[field.name] = "This field is required."
+            raise
         return self.to_row(data, handler.settings)
 
     def to_row(self, data, settings):

@@ -107,6 +107,7 @@ class WorkflowPages(PageEntity):
     )
     columns = (Column("name", "Name", "link"), Column("steps", "Steps", "count"),
                Column("updatedAt", "Updated", "date"))
+    details = (Column("description", "Description"), Column("updatedAt", "Updated", "date"))
     form_template = "workflow_form.html"
     detail_template = "workflow_detail.html"
 

@@ -146,3 +146,12 @@ async def test_invalid_steps_get_messages_beside_them_and_nothing_is_written(bro
     r = await browser.post("/workflows/new", workflow_form("W", missing))
     assert r.code == 400 and field_error(r.text, "steps-0-templateId") == "No such template."
     assert (await fetch("/api/workflows")).json()["total"] == 0
+
+
+@pytest.mark.gen_test
+async def test_blank_required_fields_say_so(browser):
+    await browser.login()
+    r = await browser.post("/templates/new", {"name": " ", "body": "", "category": "x" * 101})
+    assert r.code == 400
+    assert field_error(r.text, "name") == field_error(r.text, "body") == "This field is required."
+    assert field_error(r.text, "category") == "Length must be between 0 and 100."

@@ -26,8 +26,9 @@ class MetricsCollector:
     is collected while nobody watches.
     """
 
-    def __init__(self, interval, lmstudio=None, disk_path="/"):
+    def __init__(self, interval, lmstudio=None, disk_path="/", clock=time.monotonic):
         self.interval = float(interval)
+        self.clock = clock
         self.lmstudio = lmstudio
         self.disk_path = disk_path
         self.latest = None
@@ -86,7 +87,7 @@ class MetricsCollector:
         psutil.cpu_percent(interval=None)
         psutil.cpu_percent(interval=None, percpu=True)
         self._process.cpu_percent(interval=None)
-        self._last_at = time.monotonic()
+        self._last_at = self.clock()
         self._last_disk = _safe(psutil.disk_io_counters)
         self._last_net = _safe(psutil.net_io_counters)
 
@@ -101,7 +102,7 @@ class MetricsCollector:
         return snapshot
 
     def system_snapshot(self):
-        now = time.monotonic()
+        now = self.clock()
         elapsed = max(now - self._last_at, 1e-6)
         disk_io = _safe(psutil.disk_io_counters)
         net_io = _safe(psutil.net_io_counters)

@@ -209,6 +209,7 @@ class HallucinationDetector:
         parsed = [(normalise(a), numbers(a), [(s, content_words(s), numbers(s))
                                               for s in split_sentences(a)]) for a in answers]
         supports, flags = [], []
+        claimed = set().union(*(numbers(s) for s in sentences)) if sentences else set()
         for sentence in sentences:
             words, found = content_words(sentence), facts(sentence)
             agree, contradicting = 0, set()
@@ -221,6 +222,8 @@ class HallucinationDetector:
             supports.append(support)
             if support >= 0.5:
                 continue
+            # Figures the answer states elsewhere are not what this sentence got wrong.
+            contradicting = (contradicting - claimed) or contradicting
             if contradicting:
                 reason = "The other samples say %s instead." % ", ".join(sorted(contradicting))
             else:

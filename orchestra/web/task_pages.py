@@ -1,0 +1,135 @@
+"""Task pages: the list, the new-task form, one task (live over /ws), and running a workflow."""
+
+import logging
+
+import tornado.web
+from marshmallow import ValidationError
+
+from orchestra import schemas
+from orchestra.services.orchestrator_prompts import (WorkflowInputError, workflow_variables)
+from orchestra.web.base import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+PRIORITIES = schemas.PRIORITIES
+
+
+def form_errors(messages, prefix=""):
+    """marshmallow messages as {"field": "sentence"} for the template."""
+    out = {}
+    for key, value in messages.items():
+        name = prefix + str(key)
+        if isinstance(value, dict):
+            out.update(form_errors(value, name + "-"))
+        else:
+            out[name] = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return out
+
+
+def parse_subtask_lines(text):
+    """'Title: instructions' per line -> subtasks, each building on the one before."""
+    subtasks = []
+    for line in (text or "").splitlines():
+        title, _, instructions = line.strip().partition(":")
+        if title.strip():
+            position = len(subtasks)
+            subtasks.append({"title": title.strip(), "description": instructions.strip(),
+                             "dependsOn": [position - 1] if position else []})
+    return subtasks
+
+
+class TaskPageMixin:
+    @property
+    def orchestrator(self):
+        return self.services["orchestrator"]
+
+
+class TaskListPage(TaskPageMixin, BaseHandler):
+    async def get(self):
+        tasks = await self.stores.tasks.list(limit=100)
+        workflows = await self.stores.workflows.list(limit=200)
+        self.render_template("tasks.html", tasks=tasks, workflows=workflows,
+                             queue=self.orchestrator.queue())
+
+
+class TaskFormPage(TaskPageMixin, BaseHandler):
+    """A form for a new task; hand-written subtasks are optional (a model plans otherwise)."""
+
+    async def get(self):
+        await self.show({"priority": "medium", "checkAnswers": True, "autoRun": True}, {})
+
+    async def post(self):
+        form = self.form_data()
+        data = {"title": form.get("title", ""), "description": form.get("description", ""),
+                "priority": form.get("priority", "medium"),
+                "model": form.get("model") or None, "checkAnswers": "checkAnswers" in form,
+                "autoRun": "autoRun" in form}
+        subtasks = parse_subtask_lines(form.get("subtasks"))
+        if subtasks:
+            data["subtasks"] = subtasks
+        try:
+            loaded = schemas.CreateTaskSchema().load(data)
+        except ValidationError as e:
+            return await self.show(dict(data, subtasks=form.get("subtasks", "")),
+                                   form_errors(e.messages), status=400)
+        task = await self.orchestrator.create_task(loaded)
+        self.redirect(self.reverse_url("task", task["id"]))
+
+    async def show(self, form, errors, status=None):
+        self.render_template("task_form.html", form=form, errors=errors, status=status,
+                             priorities=PRIORITIES, models=await self.model_ids())
+
+    async def model_ids(self):
+        try:
+            return [m["id"] for m in await self.lmstudio.list_models()]
+        except Exception:  # noqa: BLE001 - the form works without the list
+            return []
+
+
+class TaskPage(TaskPageMixin, BaseHandler):
+    async def get(self, id):
+        task = await self.stores.tasks.get(int(id))
+        if task is None:
+            raise tornado.web.HTTPError(404, "No task with id %s." % id)
+        self.render_template("task.html", task=task, queue=self.orchestrator.queue(task["id"]))
+
+
+class WorkflowRunPage(TaskPageMixin, BaseHandler):
+    """GET: a form with the workflow's variables. POST: start the run, go to its task."""
+
+    async def get(self, id):
+        workflow, needed = await self.workflow(id)
+        await self.show(workflow, needed, {"checkAnswers": True}, {})
+
+    async def post(self, id):
+        workflow, needed = await self.workflow(id)
+        form = self.form_data()
+        values = {name: form.get("var-" + name, "") for name in needed}
+        try:
+            task = await self.orchestrator.run_workflow(
+                workflow["id"], values, title=form.get("title") or None,
+                model=form.get("model") or None, check_answers="checkAnswers" in form)
+        except WorkflowInputError as e:
+            errors = {"var-" + k: " ".join(v) for k, v in
+                      (e.fields.get("variables") or {}).items()} or {"_form": e.message}
+            return await self.show(workflow, needed, form, errors, status=400)
+        self.redirect(self.reverse_url("task", task["id"]))
+
+    async def workflow(self, id):
+        workflow = await self.stores.workflows.get(int(id))
+        if workflow is None:
+            raise tornado.web.HTTPError(404, "No workflow with id %s." % id)
+        templates = await self.orchestrator.workflow_templates(workflow)
+        return workflow, workflow_variables(workflow, templates)
+
+    async def show(self, workflow, needed, form, errors, status=None):
+        self.render_template("workflow_run.html", workflow=workflow, variables=needed,
+                             form=form, errors=errors, status=status)
+
+
+routes = [
+    tornado.web.url(r"/tasks", TaskListPage, name="tasks"),
+    tornado.web.url(r"/tasks/new", TaskFormPage, name="task-new"),
+    tornado.web.url(r"/tasks/([0-9]+)", TaskPage, name="task"),
+    tornado.web.url(r"/workflows/([0-9]+)/run", WorkflowRunPage, name="workflow-run"),
+]

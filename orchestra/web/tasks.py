@@ -1,0 +1,159 @@
+"""Tasks over HTTP: the task API (create, plan, run, cancel, retry, workflow runs, checks)."""
+
+import logging
+
+import tornado.web
+from marshmallow import Schema, fields, validate, RAISE
+
+from orchestra import schemas
+from orchestra.services.orchestrator_prompts import WorkflowInputError
+from orchestra.web import api
+from orchestra.web.base import ApiError, ApiHandler
+from orchestra.web import task_pages
+
+logger = logging.getLogger(__name__)
+
+TASK = schemas.CreateTaskSchema()
+
+
+class RunWorkflowSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    variables = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)),
+                            values=fields.String(validate=validate.Length(max=schemas.LONG)),
+                            load_default=dict)
+    title = schemas.text(schemas.NAME, allow_none=True, load_default=None)
+    model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
+    check_answers = fields.Boolean(data_key="checkAnswers", load_default=True)
+    auto_run = fields.Boolean(data_key="autoRun", load_default=True)
+
+
+class CheckSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    text = fields.String(validate=validate.Length(max=schemas.LONG), load_default=None)
+    question = fields.String(validate=validate.Length(max=schemas.LONG), load_default=None)
+    sources = fields.List(fields.String(validate=validate.Length(max=schemas.HUGE)),
+                          load_default=list, validate=validate.Length(max=50))
+    samples = fields.Integer(load_default=None, validate=validate.Range(0, 10))
+    model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
+    message_id = fields.Integer(data_key="messageId", load_default=None,
+                                validate=validate.Range(min=1))
+
+
+class TaskApiMixin:
+    @property
+    def orchestrator(self):
+        return self.services["orchestrator"]
+
+    def task_json(self, task):
+        data = TASK.dump(task)
+        data["queue"] = self.orchestrator.queue(task["id"])
+        data["busy"] = self.orchestrator.is_busy(task["id"])
+        return data
+
+
+class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
+    """GET: the generic list. POST: create through the orchestrator (autoRun starts it)."""
+
+    def initialize(self):
+        super().initialize("tasks")
+
+    async def post(self):
+        data = self.load(schemas.CreateTaskSchema())
+        task = await self.orchestrator.create_task(data)
+        self.set_header("Location", "/api/tasks/%d" % task["id"])
+        self.write_json(self.task_json(await self.stores.tasks.get(task["id"])), status=201)
+
+
+class TaskItemApi(TaskApiMixin, api.ItemHandler):
+    """GET one task with its subtasks, verdicts and place in the queue; DELETE cancels first."""
+
+    def initialize(self):
+        super().initialize("tasks")
+
+    async def get(self, id):
+        self.write_json(self.task_json(await self.fetch_row(id)))
+
+    async def delete(self, id):
+        if self.orchestrator.is_busy(int(id)):
+            await self.orchestrator.cancel(int(id))
+        await super().delete(id)
+
+
+class TaskActionApi(TaskApiMixin, ApiHandler):
+    """POST /api/tasks/{id}/plan | run | cancel."""
+
+    async def post(self, id, action):
+        task = await getattr(self.orchestrator, action)(int(id))
+        self.write_json(self.task_json(task), status=200 if action == "cancel" else 202)
+
+
+class SubtaskRetryApi(TaskApiMixin, ApiHandler):
+    async def post(self, id):
+        task = await self.orchestrator.retry_subtask(int(id))
+        self.write_json(self.task_json(task), status=202)
+
+
+class QueueApi(TaskApiMixin, ApiHandler):
+    """The line of model calls waiting for a free slot."""
+
+    async def get(self):
+        self.write_json(self.orchestrator.queue())
+
+
+class WorkflowRunApi(TaskApiMixin, ApiHandler):
+    async def post(self, id):
+        data = self.load(RunWorkflowSchema())
+        try:
+            task = await self.orchestrator.run_workflow(int(id), data.pop("variables"), **data)
+        except WorkflowInputError as e:
+            raise ApiError(400, e.message, fields=e.fields or None)
+        self.set_header("Location", "/api/tasks/%d" % task["id"])
+        self.write_json(self.task_json(await self.stores.tasks.get(task["id"])), status=201)
+
+
+class CheckApi(ApiHandler):
+    """Run the hallucination detector on a text, or on a stored assistant message."""
+
+    async def post(self):
+        data = self.load(CheckSchema())
+        text, question, model = data["text"], data["question"], data["model"]
+        if data["message_id"] is not None:
+            text, asked, used = await self.message_and_question(data["message_id"])
+            question, model = question or asked, model or used
+        elif not (text or "").strip():
+            raise ApiError(400, "Invalid input.", fields={"text": ["Give a text or a messageId."]})
+        samples = data["samples"]
+        if samples is None and not question:
+            samples = 0
+        report = await self.services["checker"].check(
+            text, question=question, sources=data["sources"], samples=samples, model=model)
+        self.write_json(report)
+
+    async def message_and_question(self, message_id):
+        """(answer, the user message before it, the model that wrote it)."""
+        message = await self.stores.messages.get(message_id)
+        if message is None:
+            raise ApiError(404, "No message with id %d." % message_id)
+        if message["role"] != "assistant":
+            raise ApiError(400, "Only an assistant's message can be checked.",
+                           fields={"messageId": ["Not an assistant message."]})
+        history = await self.stores.messages.history(message["conversation_id"], limit=1000)
+        asked = [m for m in history if m["id"] < message["id"] and m["role"] == "user"]
+        return message["content"], asked[-1]["content"] if asked else None, message["model"]
+
+
+routes = [
+    tornado.web.url(r"/api/tasks", TaskCollectionApi, name="api-tasks-create"),
+    tornado.web.url(r"/api/tasks/queue", QueueApi, name="api-tasks-queue"),
+    tornado.web.url(r"/api/tasks/([0-9]+)", TaskItemApi, name="api-task"),
+    tornado.web.url(r"/api/tasks/([0-9]+)/(plan|run|cancel)", TaskActionApi,
+                    name="api-task-action"),
+    tornado.web.url(r"/api/subtasks/([0-9]+)/retry", SubtaskRetryApi, name="api-subtask-retry"),
+    tornado.web.url(r"/api/workflows/([0-9]+)/run", WorkflowRunApi, name="api-workflow-run"),
+    tornado.web.url(r"/api/check", CheckApi, name="api-check"),
+    *task_pages.routes,
+]

@@ -1,0 +1,301 @@
+"""The task API and pages over HTTP: create, plan, run, cancel, retry, workflow runs, checks."""
+
+import asyncio
+import urllib.parse
+
+import pytest
+
+from tests.services.task_script import ModelScript, plan_json
+
+MODEL = "qwen2.5-7b-instruct"
+
+
+@pytest.fixture
+def orchestrator(app):
+    orch = app.settings["services"]["orchestrator"]
+    orch.retry_backoff = 0
+    return orch
+
+
+@pytest.fixture
+def script(fake_lmstudio):
+    script = ModelScript(plans=[plan_json(("Facts", "List facts"),
+                                          ("Text", "Write the text", [1]))],
+                         steps={"Facts": "Green tea comes from Camellia sinensis.",
+                                "Text": "Green tea comes from Camellia sinensis leaves."})
+    fake_lmstudio.default_answer = script
+    return script
+
+
+def event(app, name):
+    """A future that resolves with the subtask row of the next `name` task:update."""
+    future = asyncio.get_running_loop().create_future()
+
+    def listen(task_id, event, task=None, subtask=None):
+        if event == name and not future.done():
+            future.set_result(subtask)
+
+    app.settings["hub"].subscribe("task:update", listen)
+    return future
+
+
+async def settle(orchestrator, fetch, task_id):
+    await orchestrator.wait(task_id)
+    return (await fetch("/api/tasks/%d" % task_id)).json()
+
+
+@pytest.mark.gen_test
+async def test_create_with_auto_run_plans_runs_and_reports_verdicts(fetch, orchestrator, script):
+    r = await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "description": "Write about green tea.", "autoRun": True})
+    assert r.code == 201, r.text
+    created = r.json()
+    assert created["status"] == "planning" and r.headers["Location"].endswith(
+        "/api/tasks/%d" % created["id"])
+    task = await settle(orchestrator, fetch, created["id"])
+    assert task["status"] == "completed" and task["completedAt"].endswith("Z")
+    assert [s["title"] for s in task["subtasks"]] == ["Facts", "Text"]
+    assert [s["dependsOn"] for s in task["subtasks"]] == [[], [0]]
+    text = task["subtasks"][1]
+    assert text["verdict"]["verdict"] == "ok" and text["score"] == 1.0
+    assert text["status"] == "completed" and text["result"].startswith("Green tea")
+    assert task["result"] == "Green tea comes from Camellia sinensis leaves."
+    assert task["queue"] == {"limit": 2, "running": 0, "waiting": 0, "tasks": [],
+                             "position": None}
+    assert task["busy"] is False
+
+
+@pytest.mark.gen_test
+async def test_list_stays_the_generic_one(fetch, orchestrator):
+    for title in ("One", "Two"):
+        assert (await fetch("/api/tasks", method="POST", json={"title": title})).code == 201
+    page = (await fetch("/api/tasks?status=pending&limit=1")).json()
+    assert page["total"] == 2 and page["items"][0]["title"] == "Two"
+    assert page["items"][0]["subtasksTotal"] == 0
+
+
+@pytest.mark.gen_test
+async def test_create_validates_like_the_generic_api(fetch):
+    r = await fetch("/api/tasks", method="POST", json={"title": "", "colour": "red"})
+    assert r.code == 400 and set(r.json()["fields"]) == {"title", "colour"}
+    assert (await fetch("/api/tasks")).json()["total"] == 0
+
+
+@pytest.mark.gen_test
+async def test_hand_written_subtasks_then_plan_then_run(fetch, orchestrator, script):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "checkAnswers": False,
+        "subtasks": [{"title": "Mine", "description": "my own step"}]})).json()
+    assert [s["title"] for s in created["subtasks"]] == ["Mine"]
+    r = await fetch("/api/tasks/%d/plan" % created["id"], method="POST")
+    assert r.code == 202 and r.json()["status"] == "planning"
+    task = await settle(orchestrator, fetch, created["id"])
+    assert task["status"] == "pending" and [s["title"] for s in task["subtasks"]] == [
+        "Facts", "Text"]
+    r = await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    assert r.code == 202 and r.json()["status"] == "running"
+    assert (await settle(orchestrator, fetch, created["id"]))["status"] == "completed"
+    r = await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    assert r.code == 409 and "already completed" in r.json()["error"]
+
+
+@pytest.mark.gen_test
+async def test_unknown_ids_are_404(fetch):
+    for path in ("/api/tasks/99/run", "/api/tasks/99/plan", "/api/tasks/99/cancel",
+                 "/api/subtasks/99/retry", "/api/workflows/99/run"):
+        r = await fetch(path, method="POST", json={})
+        assert r.code == 404 and "99" in r.json()["error"], path
+    assert (await fetch("/api/tasks/99")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_failed_subtask_shows_the_error_and_can_be_retried(fetch, orchestrator, script,
+                                                                  fake_lmstudio):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "model": MODEL, "checkAnswers": False,
+        "subtasks": [{"title": "Facts"}, {"title": "Text"}]})).json()
+    fake_lmstudio.fail_next(400, "Context length exceeded", path="/v1/chat/completions")
+    await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    task = await settle(orchestrator, fetch, created["id"])
+    failed = task["subtasks"][0]
+    assert task["status"] == "failed" and "Context length exceeded" in task["error"]
+    assert failed["status"] == "failed" and "Context length exceeded" in failed["error"]
+    r = await fetch("/api/subtasks/%d/retry" % task["subtasks"][1]["id"], method="POST")
+    assert r.code == 409
+    r = await fetch("/api/subtasks/%d/retry" % failed["id"], method="POST")
+    assert r.code == 202 and r.json()["status"] == "running"
+    task = await settle(orchestrator, fetch, created["id"])
+    assert task["status"] == "completed" and task["error"] is None
+
+
+@pytest.mark.gen_test
+async def test_cancel_a_running_task(app, fetch, orchestrator, script, fake_lmstudio):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "model": MODEL, "subtasks": [{"title": "Facts"}]})).json()
+    fake_lmstudio.script_answer("slow", delay_first=60)
+    started = event(app, "subtask_started")
+    await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    await started
+    r = await fetch("/api/tasks/%d/cancel" % created["id"], method="POST")
+    assert r.code == 200 and r.json()["status"] == "cancelled"
+    assert r.json()["subtasks"][0]["status"] == "skipped"
+    r = await fetch("/api/tasks/%d/cancel" % created["id"], method="POST")
+    assert r.code == 409 and "already cancelled" in r.json()["error"]
+
+
+@pytest.mark.gen_test
+async def test_delete_of_a_running_task_cancels_it_first(fetch, orchestrator, script,
+                                                         fake_lmstudio):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "model": MODEL, "subtasks": [{"title": "Facts"}]})).json()
+    fake_lmstudio.script_answer("slow", delay_first=60)
+    await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    assert (await fetch("/api/tasks/%d" % created["id"], method="DELETE")).code == 204
+    assert not orchestrator.is_busy(created["id"])
+    assert (await fetch("/api/tasks/%d" % created["id"])).code == 404
+
+
+@pytest.mark.gen_test
+async def test_queue_endpoint(fetch):
+    r = await fetch("/api/tasks/queue")
+    assert r.code == 200 and r.json() == {"limit": 2, "running": 0, "waiting": 0, "tasks": []}
+
+
+# -- workflows ----------------------------------------------------------------------------------
+
+async def make_workflow(fetch):
+    r = await fetch("/api/workflows", method="POST", json={"name": "Article", "steps": [
+        {"name": "Facts", "prompt": "Facts about {{topic}}"},
+        {"name": "Text", "prompt": "Text for {{audience}} from {{previous}}"}]})
+    return r.json()
+
+
+@pytest.mark.gen_test
+async def test_workflow_run_with_values(fetch, orchestrator, script):
+    workflow = await make_workflow(fetch)
+    r = await fetch("/api/workflows/%d/run" % workflow["id"], method="POST", json={
+        "variables": {"topic": "tea", "audience": "children"}, "checkAnswers": False})
+    assert r.code == 201, r.text
+    created = r.json()
+    assert created["workflowId"] == workflow["id"] and created["title"] == "Run of Article"
+    assert [s["description"] for s in created["subtasks"]] == [
+        "Facts about tea", "Text for children from {{previous}}"]
+    task = await settle(orchestrator, fetch, created["id"])
+    assert task["status"] == "completed"
+    second = script.step_requests[1][1]["messages"][-1]["content"]
+    assert second == "Text for children from Green tea comes from Camellia sinensis."
+
+
+@pytest.mark.gen_test
+async def test_workflow_run_needs_every_value(fetch):
+    workflow = await make_workflow(fetch)
+    r = await fetch("/api/workflows/%d/run" % workflow["id"], method="POST",
+                    json={"variables": {"topic": "tea"}})
+    assert r.code == 400
+    assert r.json()["fields"] == {"variables": {"audience": ["A value is required."]}}
+    r = await fetch("/api/workflows/%d/run" % workflow["id"], method="POST",
+                    json={"variables": {"topic": "tea"}, "bogus": 1})
+    assert r.code == 400 and "bogus" in r.json()["fields"]
+    assert (await fetch("/api/tasks")).json()["total"] == 0
+
+
+# -- checks -------------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_check_a_text_against_sources(fetch):
+    r = await fetch("/api/check", method="POST", json={
+        "text": "Tea was first drunk in 2737 BC by Shen Nong.",
+        "sources": ["Legend says the emperor Shen Nong discovered tea."]})
+    assert r.code == 200, r.text
+    report = r.json()
+    assert report["verdict"] != "ok" and report["samples"] == 0
+    assert report["flags"] == [{"sentence": "Tea was first drunk in 2737 BC by Shen Nong.",
+                                "reason": "Not found in the sources: 2737, BC.",
+                                "method": "grounding"}]
+
+
+@pytest.mark.gen_test
+async def test_check_a_stored_assistant_message(fetch, fake_lmstudio):
+    fake_lmstudio.default_answer = "Paris is the capital of France."
+    conversation = (await fetch("/api/conversations", method="POST", json={})).json()
+    question = "What is the capital of France?"
+    for role, content in (("user", question), ("assistant", "The capital of France is Lyon.")):
+        message = (await fetch("/api/messages", method="POST", json={
+            "conversationId": conversation["id"], "role": role, "content": content})).json()
+    r = await fetch("/api/check", method="POST", json={"messageId": message["id"],
+                                                       "samples": 2})
+    assert r.code == 200, r.text
+    report = r.json()
+    assert report["samples"] == 2 and report["verdict"] != "ok"
+    assert report["flags"][0]["sentence"] == "The capital of France is Lyon."
+    asked = [body for path, body in fake_lmstudio.requests if path.endswith("completions")]
+    assert [b["messages"] for b in asked] == [[{"role": "user", "content": question}]] * 2
+
+
+@pytest.mark.gen_test
+async def test_check_refuses_bad_input(fetch):
+    r = await fetch("/api/check", method="POST", json={})
+    assert r.code == 400 and r.json()["fields"] == {"text": ["Give a text or a messageId."]}
+    r = await fetch("/api/check", method="POST", json={"text": "x", "samples": 99})
+    assert r.code == 400 and "samples" in r.json()["fields"]
+    r = await fetch("/api/check", method="POST", json={"messageId": 12345})
+    assert r.code == 404
+
+
+# -- pages --------------------------------------------------------------------------------------
+
+def form(**fields):
+    return {"body": urllib.parse.urlencode(fields),
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+
+
+@pytest.mark.gen_test
+async def test_new_task_form_creates_and_redirects(fetch, orchestrator):
+    page = await fetch("/tasks/new")
+    assert page.code == 200 and 'name="title"' in page.text
+    r = await fetch("/tasks/new", method="POST", **form(
+        title="Tea", description="About tea", priority="high", subtasks="A: first\nB: second"))
+    assert r.code == 302
+    task_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    task = (await fetch("/api/tasks/%d" % task_id)).json()
+    assert task["priority"] == "high" and task["status"] == "pending"
+    assert [(s["title"], s["description"], s["dependsOn"]) for s in task["subtasks"]] == [
+        ("A", "first", []), ("B", "second", [0])]
+
+
+@pytest.mark.gen_test
+async def test_new_task_form_shows_errors(fetch):
+    r = await fetch("/tasks/new", method="POST", **form(title="", priority="whenever"))
+    assert r.code == 400 and "field-error" in r.text and 'value="whenever"' not in r.text
+    assert (await fetch("/api/tasks")).json()["total"] == 0
+
+
+@pytest.mark.gen_test
+async def test_task_page_renders_results_safely(fetch, orchestrator):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "<b>bold</b>", "subtasks": [{"title": "S", "result": "<script>x()</script>",
+                                              "status": "completed"}]})).json()
+    page = await fetch("/tasks/%d" % created["id"])
+    assert page.code == 200
+    assert "<script>x()" not in page.text and "&lt;script&gt;x()" in page.text
+    assert "&lt;b&gt;bold" in page.text and "js/task.js" in page.text
+    listing = await fetch("/tasks")
+    assert listing.code == 200 and "/tasks/%d" % created["id"] in listing.text
+    assert (await fetch("/tasks/999")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_workflow_run_page(fetch, orchestrator, script):
+    workflow = await make_workflow(fetch)
+    page = await fetch("/workflows/%d/run" % workflow["id"])
+    assert page.code == 200 and 'name="var-topic"' in page.text
+    assert 'name="var-audience"' in page.text and "var-previous" not in page.text
+    r = await fetch("/workflows/%d/run" % workflow["id"], method="POST",
+                    **form(**{"var-topic": "tea"}))
+    assert r.code == 400 and "A value is required." in r.text
+    r = await fetch("/workflows/%d/run" % workflow["id"], method="POST",
+                    **form(**{"var-topic": "tea", "var-audience": "kids"}))
+    assert r.code == 302 and r.headers["Location"].startswith("/tasks/")
+    task_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert (await settle(orchestrator, fetch, task_id))["status"] == "completed"
+    assert (await fetch("/workflows/999/run")).code == 404

@@ -132,8 +132,8 @@ const socket = taskSocket({
     if (data.task) render(data.task);
     refreshSoon(); // the queue and busy flags come from the API
   },
-  onStatus(up) {
-    showLive($('live-status'), up);
+  onStatus(up, detail) {
+    showLive($('live-status'), up, detail);
     if (up) refresh(); // catch up on what happened while disconnected
   },
 });

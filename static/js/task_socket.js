@@ -1,49 +1,32 @@
 // A /ws connection for task pages: keeps task subscriptions across reconnects and reports
 // whether live updates are flowing, so a page can say when they are not.
 
+import { Socket, describeStatus } from './socket.js';
+
 export function taskSocket({ onUpdate, onStatus = () => {} }) {
   const ids = new Set();
-  let ws = null;
-  let delay = 1000;
-  let closed = false;
-
-  function send(id) {
-    if (ws && ws.readyState === WebSocket.OPEN) {
-      ws.send(JSON.stringify({ type: 'task:subscribe', data: { taskId: id }, id: `task-${id}` }));
-    }
-  }
-
-  function connect() {
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    ws = new WebSocket(`${scheme}//${location.host}/ws`);
-    ws.addEventListener('open', () => {
-      delay = 1000;
-      ids.forEach(send);
-      onStatus(true);
-    });
-    ws.addEventListener('message', (event) => {
-      let frame;
-      try { frame = JSON.parse(event.data); } catch { return; }
-      if (frame.type === 'task:update') onUpdate(frame.data);
-    });
-    ws.addEventListener('close', () => {
-      onStatus(false);
-      if (!closed) setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 30000);
-    });
-  }
-
-  connect();
+  const socket = new Socket();
+  socket.on('task:update', (data) => onUpdate(data));
+  socket.onStatus((state, detail) => {
+    if (state === 'open') ids.forEach((id) => socket.send('task:subscribe', { taskId: id }));
+    if (state !== 'connecting') onStatus(state === 'open', detail);
+  });
+  socket.start();
   return {
-    subscribe(id) { if (!ids.has(id)) { ids.add(id); send(id); } },
-    close() { closed = true; ws?.close(); },
+    subscribe(id) {
+      if (ids.has(id)) return;
+      ids.add(id);
+      socket.send('task:subscribe', { taskId: id });
+    },
   };
 }
 
-export function showLive(element, up) {
+export function showLive(element, up, detail = {}) {
   if (!element) return;
-  element.textContent = up ? 'Live updates: on' : 'Live updates: off (reconnecting…); reload to see changes';
+  element.textContent = up ? 'Live updates: on'
+    : `Live updates: off. ${describeStatus('closed', detail)} The page shows what it last saw.`;
   element.classList.toggle('down', !up);
+  element.dataset.state = up ? 'open' : 'closed';
 }
 
 export function seconds(ms) {

@@ -55,8 +55,8 @@ const socket = taskSocket({
     if (row && data.task) update(row, data.task);
     queueSoon();
   },
-  onStatus(up) {
-    showLive(document.getElementById('live-status'), up);
+  onStatus(up, detail) {
+    showLive(document.getElementById('live-status'), up, detail);
     if (up) refreshAll();
   },
 });

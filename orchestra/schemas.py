@@ -47,6 +47,13 @@ class UTCDateTime(fields.DateTime):
         return value
 
 
+class Boolean(fields.Boolean):
+    """Booleans as JSON true/false, whatever integer the database hands back."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else bool(value)
+
+
 class Base(Schema):
     class Meta:
         unknown = RAISE
@@ -130,7 +137,7 @@ class CreateWorkflowSchema(Timestamped):
 class CreateInstructionSchema(Timestamped):
     name = text(NAME, required=True)
     content = text(20_000, required=True)
-    active = fields.Boolean(load_default=True)
+    active = Boolean(load_default=True)
     position = fields.Integer(load_default=0, validate=validate.Range(-10_000, 10_000))
 
 
@@ -178,7 +185,7 @@ class CreateAccountSchema(Timestamped):
     name = text(NAME, required=True)
     username = text(NAME, allow_none=True, load_default=None)
     secret = fields.String(load_only=True, required=True, validate=validate.Length(1, 8192))
-    active = fields.Boolean(load_default=True)
+    active = Boolean(load_default=True)
     secret_masked = fields.Method("_masked", data_key="secretMasked", dump_only=True)
 
     def _masked(self, obj):
@@ -248,11 +255,11 @@ class CreateTaskSchema(Timestamped):
     model = text(NAME, allow_none=True, load_default=None)
     workflow_id = fields.Integer(data_key="workflowId", allow_none=True,
                                  validate=validate.Range(min=1))
-    check_answers = fields.Boolean(data_key="checkAnswers", load_default=True)
+    check_answers = Boolean(data_key="checkAnswers", load_default=True)
     result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
     error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))
     note = fields.String(dump_only=True)
-    auto_run = fields.Boolean(data_key="autoRun", load_only=True)
+    auto_run = Boolean(data_key="autoRun", load_only=True)
     subtasks = fields.List(fields.Nested(NewSubtaskSchema), validate=validate.Length(max=100))
     subtasks_total = fields.Integer(data_key="subtasksTotal", dump_only=True)
     subtasks_done = fields.Integer(data_key="subtasksDone", dump_only=True)

@@ -21,7 +21,7 @@ class Resource:
     """An entity as the API sees it."""
 
     def __init__(self, name, store, create_schema, update_schema, to_row=None,
-                 filters=(), parent=None):
+                 filters=(), parent=None, after_create=None):
         self.name = name
         self.store = store                    # attribute of settings["stores"]
         self.create_schema = create_schema
@@ -29,6 +29,7 @@ class Resource:
         self.to_row = to_row                  # (data, settings) -> columns
         self.filters = filters                # query arguments that filter lists: (arg, column)
         self.parent = parent                  # (column, parent resource) for nested lists
+        self.after_create = after_create      # (row, settings) -> None, e.g. start a fetch
 
     def dump(self, row, many=False):
         return self.create_schema().dump(row, many=many)
@@ -48,6 +49,18 @@ def account_row(data, settings):
     return data
 
 
+def source_row(data, settings):
+    """A URL source starts out pending: its content arrives when the page is fetched."""
+    if data.get("kind") == "url":
+        data = dict(data, status="pending", content="")
+    return data
+
+
+def fetch_url_source(row, settings):
+    if row.kind == "url":
+        settings["services"]["webfetch"].fetch_source(row.id, row.url)
+
+
 RESOURCES = {r.name: r for r in [
     Resource("templates", "templates", schemas.CreateTemplateSchema,
              schemas.UpdateTemplateSchema, filters=(("category", "category"),)),
@@ -59,6 +72,7 @@ RESOURCES = {r.name: r for r in [
              schemas.UpdateKnowledgeBaseSchema),
     Resource("knowledge-sources", "knowledge_sources", schemas.CreateKnowledgeSourceSchema,
              schemas.UpdateKnowledgeSourceSchema,
+             to_row=source_row, after_create=fetch_url_source,
              filters=(("knowledgeBaseId", "knowledge_base_id"),),
              parent=("knowledge_base_id", "knowledge_bases")),
     Resource("accounts", "accounts", schemas.CreateAccountSchema, schemas.UpdateAccountSchema,
@@ -120,6 +134,8 @@ class CollectionHandler(ResourceMixin, ApiHandler):
         data = self.load(self.resource.create_schema())
         await self.check_parent(data)
         row = await self.store.create(self.resource.row(data, self.settings))
+        if self.resource.after_create:
+            self.resource.after_create(row, self.settings)
         self.set_header("Location", "%s/%d" % (self.request.path, row.id))
         self.write_json(self.resource.dump(row), status=201)
 

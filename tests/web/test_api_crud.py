@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.fakes.website import fake_site  # noqa: F401
+
 ENTITIES = {
     "templates": ({"name": "Summary", "body": "Summarise {{text}} for {{audience}}"},
                   {"name": "Short summary"}),
@@ -135,3 +137,23 @@ async def test_pagination_arguments_are_checked(fetch):
     assert (await fetch("/api/tasks?limit=0")).code == 400
     assert (await fetch("/api/tasks?limit=abc")).code == 400
     assert (await fetch("/api/nothing-here")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_url_source_created_through_the_api_is_fetched(fetch, app, fake_site):
+    kb = (await fetch("/api/knowledge-bases", method="POST", json={"name": "kb"})).json()
+    r = await fetch("/api/knowledge-sources", method="POST",
+                    json={"knowledgeBaseId": kb["id"], "kind": "url", "title": "Guide",
+                          "url": fake_site.url + "/article"})
+    assert r.code == 201 and r.json()["status"] == "pending"
+    await app.settings["services"]["webfetch"].wait()
+    source = (await fetch("/api/knowledge-sources/%d" % r.json()["id"])).json()
+    assert source["status"] == "ready" and "Getting started" in source["content"]
+
+
+@pytest.mark.gen_test
+async def test_booleans_are_json_booleans(fetch):
+    r = await fetch("/api/instructions", method="POST",
+                    json={"name": "n", "content": "c", "active": False})
+    assert r.json()["active"] is False
+    assert (await fetch("/api/instructions")).json()["items"][0]["active"] is False

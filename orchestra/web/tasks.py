@@ -65,17 +65,24 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
         data = self.load(schemas.CreateTaskSchema())
         task = await self.orchestrator.create_task(data)
         self.set_header("Location", "/api/tasks/%d" % task["id"])
-        self.write_json(self.task_json(await self.stores.tasks.get(task["id"])), status=201)
+        self.write_json(self.task_json(task), status=201)  # as it was when started
 
 
 class TaskItemApi(TaskApiMixin, api.ItemHandler):
-    """GET one task with its subtasks, verdicts and place in the queue; DELETE cancels first."""
+    """GET one task with its subtasks, verdicts and place in the queue; PATCH (which may
+    replace the subtasks) only while idle; DELETE cancels first."""
 
     def initialize(self):
         super().initialize("tasks")
 
     async def get(self, id):
         self.write_json(self.task_json(await self.fetch_row(id)))
+
+    async def patch(self, id):
+        if self.orchestrator.is_busy(int(id)):
+            raise ApiError(409, "Task %s is being planned or run; cancel it before editing."
+                           % id)
+        await super().patch(id)
 
     async def delete(self, id):
         if self.orchestrator.is_busy(int(id)):
@@ -112,7 +119,7 @@ class WorkflowRunApi(TaskApiMixin, ApiHandler):
         except WorkflowInputError as e:
             raise ApiError(400, e.message, fields=e.fields or None)
         self.set_header("Location", "/api/tasks/%d" % task["id"])
-        self.write_json(self.task_json(await self.stores.tasks.get(task["id"])), status=201)
+        self.write_json(self.task_json(task), status=201)  # as it was when started
 
 
 class CheckApi(ApiHandler):

@@ -95,6 +95,7 @@ function render(task) {
   button('run').disabled = active || finished;
   button('run').textContent = ['interrupted', 'failed', 'cancelled'].includes(task.status) ? 'Resume' : 'Run';
   button('cancel').disabled = !(active || ['pending', 'interrupted'].includes(task.status));
+  $('edit-subtasks').hidden = active || finished;
 }
 
 const button = (action) => root.querySelector(`button[data-action="${action}"]`);
@@ -125,6 +126,29 @@ async function act(path) {
 for (const action of ['plan', 'run', 'cancel']) {
   button(action).addEventListener('click', () => act(`/api/tasks/${taskId}/${action}`));
 }
+
+// Hand-written subtasks: "title: instructions" per line, each after the one before.
+function parseLines(text) {
+  return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line, index) => {
+    const colon = line.indexOf(':');
+    const title = (colon >= 0 ? line.slice(0, colon) : line).trim();
+    const description = colon >= 0 ? line.slice(colon + 1).trim() : '';
+    return { title, description, dependsOn: index ? [index - 1] : [] };
+  });
+}
+
+$('edit-subtasks-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  showError('');
+  try {
+    render(await api(`/api/tasks/${taskId}`, {
+      method: 'PATCH', body: { subtasks: parseLines($('subtask-lines').value) } }));
+    $('edit-subtasks').open = false;
+  } catch (error) {
+    const fields = error.fields ? ` ${JSON.stringify(error.fields)}` : '';
+    showError(`${error.message}${fields}`);
+  }
+});
 
 const socket = taskSocket({
   onUpdate(data) {

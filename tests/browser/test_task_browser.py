@@ -76,3 +76,20 @@ async def test_dashboard_lists_tasks(open_page, app, script):
     page = await open_page("/")
     await page.wait_for_selector("#dashboard-task-list >> text=Shown on the dashboard")
     assert page_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_edit_subtasks_by_hand_then_run(open_page, app, script):
+    orchestrator = app.settings["services"]["orchestrator"]
+    task = await orchestrator.create_task({"title": "Mine", "description": "",
+                                           "check_answers": False})
+    page = await open_page("/tasks/%d" % task["id"])
+    await page.wait_for_selector("#live-status[data-state=open]")
+    await page.click("#edit-subtasks summary")
+    await page.fill("#subtask-lines", "Facts: list them\nText: write it")
+    await page.click("#edit-subtasks-form button[type=submit]")
+    await page.wait_for_selector("#subtasks li.subtask >> text=2. Text")
+    await page.click("button[data-action=run]")
+    await page.wait_for_selector("#task-status.badge.completed")
+    assert script.titles() == ["Facts", "Text"] and script.plan_requests == []
+    assert page_errors(page) == []

@@ -299,3 +299,25 @@ async def test_workflow_run_page(fetch, orchestrator, script):
     task_id = int(r.headers["Location"].rsplit("/", 1)[1])
     assert (await settle(orchestrator, fetch, task_id))["status"] == "completed"
     assert (await fetch("/workflows/999/run")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_subtasks_written_by_hand_replace_the_plan_but_not_while_running(
+        fetch, orchestrator, script, fake_lmstudio):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "model": MODEL, "checkAnswers": False,
+        "subtasks": [{"title": "Old"}]})).json()
+    r = await fetch("/api/tasks/%d" % created["id"], method="PATCH", json={"subtasks": [
+        {"title": "Facts", "description": "list"},
+        {"title": "Text", "description": "write", "dependsOn": [0]}]})
+    assert r.code == 200, r.text
+    assert [(s["title"], s["position"]) for s in r.json()["subtasks"]] == [
+        ("Facts", 0), ("Text", 1)]
+    fake_lmstudio.script_answer("slow", delay_first=60)
+    await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    r = await fetch("/api/tasks/%d" % created["id"], method="PATCH",
+                    json={"subtasks": [{"title": "Sneaky"}]})
+    assert r.code == 409 and "cancel it before editing" in r.json()["error"]
+    await fetch("/api/tasks/%d/cancel" % created["id"], method="POST")
+    task = (await fetch("/api/tasks/%d" % created["id"])).json()
+    assert [s["title"] for s in task["subtasks"]] == ["Facts", "Text"]

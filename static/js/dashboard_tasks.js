@@ -28,7 +28,8 @@ async function load() {
     const [running, recent] = await Promise.all([
       api('/api/tasks?status=running&limit=10'), api('/api/tasks?limit=5')]);
     const seen = new Set();
-    const tasks = [...running.items, ...recent.items].filter((t) => !seen.has(t.id) && seen.add(t.id));
+    const tasks = [...running.items, ...recent.items]
+      .filter((t) => !seen.has(t.id) && seen.add(t.id));
     list.replaceChildren(...(tasks.length ? tasks.map(item) : [Object.assign(
       document.createElement('li'), { className: 'muted', textContent: 'No tasks yet.' })]));
     tasks.filter((t) => !FINAL.includes(t.status)).forEach((t) => socket?.subscribe(t.id));

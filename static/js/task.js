@@ -8,6 +8,7 @@ const root = document.getElementById('task');
 const taskId = Number(root.dataset.taskId);
 const $ = (id) => document.getElementById(id);
 const ACTIVE = ['planning', 'running'];
+const EMPTY = 'No subtasks yet: press Plan (or Run) and a model breaks the task down.';
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -34,7 +35,8 @@ function verdictBlock(v, score) {
   const box = el('div', { class: `verdict ${cls}` }, el('strong', { text: 'Check: ' }),
     badge(v.verdict), document.createTextNode(line));
   const items = [
-    ...(v.flags || []).map((f) => el('li', {}, document.createTextNode(`“${f.sentence}” — ${f.reason} `),
+    ...(v.flags || []).map((f) => el('li', {},
+      document.createTextNode(`“${f.sentence}” — ${f.reason} `),
       el('span', { class: 'muted', text: `(${f.method})` }))),
     ...(v.problems || []).map((p) => el('li', { text: p.message })),
   ];
@@ -46,8 +48,11 @@ function subtaskItem(s) {
   const head = el('div', { class: 'head' },
     el('span', { class: 'title', text: `${s.position + 1}. ${s.title}` }), badge(s.status),
     s.model ? el('span', { class: 'muted', text: s.model }) : null,
-    s.dependsOn?.length ? el('span', { class: 'muted', text: `after ${s.dependsOn.map((d) => d + 1).join(', ')}` }) : null);
-  const item = el('li', { class: 'card subtask', 'data-subtask-id': s.id, 'data-status': s.status }, head,
+    s.dependsOn?.length
+      ? el('span', { class: 'muted', text: `after ${s.dependsOn.map((d) => d + 1).join(', ')}` })
+      : null);
+  const attrs = { class: 'card subtask', 'data-subtask-id': s.id, 'data-status': s.status };
+  const item = el('li', attrs, head,
     s.description ? el('div', { class: 'instructions', text: s.description }) : null,
     s.result ? el('div', { class: 'result-text', text: s.result }) : null,
     s.error ? el('p', { class: 'error', text: s.error }) : null,
@@ -88,12 +93,13 @@ function render(task) {
   const list = $('subtasks');
   const subtasks = task.subtasks || [];
   list.replaceChildren(...(subtasks.length ? subtasks.map(subtaskItem)
-    : [el('li', { class: 'muted', text: 'No subtasks yet: press Plan (or Run) and a model breaks the task down.' })]));
+    : [el('li', { class: 'muted', text: EMPTY })]));
   const active = ACTIVE.includes(task.status) || task.busy;
   const finished = task.status === 'completed';
   button('plan').disabled = active || finished;
   button('run').disabled = active || finished;
-  button('run').textContent = ['interrupted', 'failed', 'cancelled'].includes(task.status) ? 'Resume' : 'Run';
+  const resumable = ['interrupted', 'failed', 'cancelled'].includes(task.status);
+  button('run').textContent = resumable ? 'Resume' : 'Run';
   button('cancel').disabled = !(active || ['pending', 'interrupted'].includes(task.status));
   $('edit-subtasks').hidden = active || finished;
 }

@@ -28,7 +28,8 @@ async function refreshQueue() {
   try {
     const queue = await api('/api/tasks/queue');
     document.getElementById('queue-line').textContent =
-      `Model calls: ${queue.running} running, ${queue.waiting} waiting (at most ${queue.limit} at once).`;
+      `Model calls: ${queue.running} running, ${queue.waiting} waiting`
+      + ` (at most ${queue.limit} at once).`;
     for (const [id, row] of rows) {
       const place = queue.tasks.indexOf(id);
       field(row, 'queue').textContent = place >= 0 ? `waiting, place ${place + 1}` : '';

@@ -3,6 +3,8 @@
 Events go out through the hub so that every page showing the conversation sees them:
   "chat:message"   (message_row, origin)
   "chat:streaming" (conversation_id, message_id, chunk, done, origin)
+      Chunks that arrive from LM Studio together (in one network read) go out as one event;
+      at a model's pace that is one event per token.
   "chat:failed"    (conversation_id, message_id, error, origin)  - the answer failed upstream
 `origin` is whatever the caller passed with the request (the web layer uses it to answer the
 requesting frame); the service never looks inside it.
@@ -43,6 +45,7 @@ class Generation:
         self.stop_reason = None
         self.started = False
         self.finishing = False
+        self.pending = []  # chunks received and not yet published
 
 
 class ChatService:
@@ -77,22 +80,23 @@ class ChatService:
         """
         if self.closing:
             raise ChatError("shutting_down", "The server is shutting down; try again shortly.")
-        if conversation_id is not None:
-            conversation = await self.conversation(conversation_id)
-            if conversation_id in self.running:
-                raise ChatError("busy", "An answer is still being written in this "
-                                        "conversation; wait for it or stop it first.")
-        else:
-            conversation = await self.stores.conversations.create(
-                {"title": title_for(text), "model": model})
-        model = model or conversation.get("model")
-        message = await self.stores.messages.add(conversation.id, "user", text, model=model)
+        if conversation_id is not None and conversation_id in self.running:
+            raise ChatError("busy", "An answer is still being written in this "
+                                    "conversation; wait for it or stop it first.")
+        exchange = await self.stores.messages.start_exchange(
+            conversation_id, text, model, title_for(text), self.history_messages)
+        if exchange is None:
+            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
+        message, answer = exchange.message, exchange.answer
+        if message.conversation_id in self.running:  # two sends raced for one conversation
+            await self.stores.messages.finish(answer.id, {
+                "status": "incomplete", "error": "Another answer was being written."})
+            raise ChatError("busy", "An answer is still being written in this conversation.")
         self.hub.publish("chat:message", message, origin=origin)
-        answer = await self.stores.messages.add(conversation.id, "assistant", "", model=model,
-                                                status="streaming")
-        generation = Generation(conversation.id, answer.id, owner, origin)
-        self.running[conversation.id] = generation
-        generation.task = asyncio.ensure_future(self._answer(generation, model))
+        generation = Generation(message.conversation_id, answer.id, owner, origin)
+        self.running[message.conversation_id] = generation
+        generation.task = asyncio.ensure_future(
+            self._answer(generation, answer.model, exchange.history))
         return message
 
     async def stop(self, conversation_id, reason="stopped"):
@@ -127,32 +131,33 @@ class ChatService:
             if generation.started:
                 generation.task.cancel()
 
-    async def prompt(self, conversation_id, answer_id=None):
-        """Active instructions as one system message, then the last messages, oldest first
-        (without the answer being written, nor answers that failed before any text)."""
+    async def prompt(self, history):
+        """Active instructions as one system message, then `history` (the last messages,
+        oldest first) without answers that are unfinished or failed before any text."""
         messages = []
         instructions = await self.stores.instructions.active()
         system = "\n\n".join(i.content.strip() for i in instructions if i.content.strip())
         if system:
             messages.append({"role": "system", "content": system})
-        rows = await self.stores.messages.history(conversation_id, self.history_messages + 1)
-        rows = [row for row in rows if row.id != answer_id][-self.history_messages:]
-        messages.extend({"role": row.role, "content": row.content} for row in rows
+        messages.extend({"role": row.role, "content": row.content} for row in history
                         if row.content and row.status != "streaming")
         return messages
 
-    async def _answer(self, generation, model):
+    async def _answer(self, generation, model, history):
         generation.started = True
         error = None
         stream = None
         try:
             if generation.stop_reason is not None:
                 raise asyncio.CancelledError()
-            messages = await self.prompt(generation.conversation_id, generation.message_id)
+            messages = await self.prompt(history)
             stream = generation.stream = self.lmstudio.stream_completion(messages, model=model)
+            loop = asyncio.get_running_loop()
             async for chunk in stream:
-                self.hub.publish("chat:streaming", generation.conversation_id,
-                                 generation.message_id, chunk, False, origin=generation.origin)
+                # Publish once the loop is free: chunks parsed from one read go out together.
+                if not generation.pending:
+                    loop.call_soon(self._publish_pending, generation)
+                generation.pending.append(chunk)
         except asyncio.CancelledError:
             generation.stop_reason = generation.stop_reason or "stopped"
         except LMStudioError as e:
@@ -166,7 +171,15 @@ class ChatService:
                 await stream.aclose()
         await self._finish(generation, stream, model, error)
 
+    def _publish_pending(self, generation):
+        if generation.pending:
+            chunk = "".join(generation.pending)
+            generation.pending.clear()
+            self.hub.publish("chat:streaming", generation.conversation_id,
+                             generation.message_id, chunk, False, origin=generation.origin)
+
     async def _finish(self, generation, stream, model, error):
+        self._publish_pending(generation)
         complete = error is None and generation.stop_reason is None
         usage = (stream.usage if stream is not None else None) or {}
         values = {

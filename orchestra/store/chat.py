@@ -1,6 +1,6 @@
 """Chat conversations and their messages."""
 
-from orchestra.db import utcnow
+from orchestra.db import Row, utcnow
 from orchestra.store.base import TableStore
 
 
@@ -38,6 +38,43 @@ class MessageStore(TableStore):
             conn.execute("UPDATE chat_conversations SET updated_at = %s WHERE id = %s",
                          utcnow(), conversation_id)
             return self._get(conn, id)
+
+    async def start_exchange(self, conversation_id, text, model, title, history=10):
+        """Store a user's message and a placeholder for the answer in one transaction.
+
+        With no conversation_id a conversation is created (titled `title`). Returns a Row
+        with conversation, message, answer and history (the last `history` messages before
+        the answer, oldest first), or None when the conversation does not exist. One trip to
+        the database and one commit: this sits between the user's Enter and the first token.
+        """
+        return await self.db.run(self._start_exchange, conversation_id, text, model, title,
+                                 history)
+
+    def _start_exchange(self, conn, conversation_id, text, model, title, history):
+        now = utcnow()
+        with conn.transaction():
+            if conversation_id is None:
+                conversation_id = self.insert(conn, "chat_conversations", {
+                    "title": title, "model": model, "created_at": now, "updated_at": now})
+            else:
+                conn.execute("UPDATE chat_conversations SET updated_at = %s WHERE id = %s",
+                             now, conversation_id)
+            conversation = conn.get("SELECT * FROM chat_conversations WHERE id = %s",
+                                    conversation_id)
+            if conversation is None:
+                return None
+            model = model or conversation.model
+            message = self._get(conn, self._create(conn, {
+                "conversation_id": conversation_id, "role": "user", "content": text,
+                "model": model}))
+            rows = conn.query(
+                "SELECT * FROM chat_messages WHERE conversation_id = %s ORDER BY id DESC"
+                " LIMIT %s", conversation_id, int(history))
+            answer = self._get(conn, self._create(conn, {
+                "conversation_id": conversation_id, "role": "assistant", "content": "",
+                "model": model, "status": "streaming"}))
+        return Row(conversation=conversation, message=message, answer=answer,
+                   history=rows[::-1])
 
     async def finish(self, id, values):
         """Write an answer once, when it ends (never per streamed chunk); the stored row."""

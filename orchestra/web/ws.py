@@ -94,6 +94,9 @@ class ChatSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         if self.manager.closing:
             self.close(GOING_AWAY, "The server is shutting down.")
             return
+        # Chunks are small and must go out at once: Nagle's algorithm would hold them back
+        # until the client's delayed ACK (tens of milliseconds).
+        self.set_nodelay(True)
         self.manager.add(self)
         config = self.config
         self.send("connected", {

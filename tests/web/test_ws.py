@@ -209,7 +209,8 @@ async def test_chat_send_streams_and_stores_the_answer_once(ws_connect, app, fak
     assert user["id"] == 1 and user["data"]["role"] == "user"
     assert user["data"]["content"] == "Hi!" and user["data"]["status"] == "complete"
     conversation_id = user["data"]["conversationId"]
-    assert len(chunks) == 6 and all(c["id"] == 1 for c in chunks)
+    # Chunks that reach the server together may share a frame; the text is what counts.
+    assert 1 <= len(chunks) <= 6 and all(c["id"] == 1 for c in chunks)
     assert {c["data"]["conversationId"] for c in chunks} == {conversation_id}
     assert "".join(c["data"]["chunk"] for c in chunks) == "Hello there, how are you today?"
     message_id = chunks[0]["data"]["messageId"]
@@ -497,3 +498,31 @@ async def test_unfinished_answers_of_a_previous_run_are_marked(app):
     row = await stores.messages.add(conversation.id, "assistant", "", status="streaming")
     await app.settings["services"]["chat"].recover()
     assert (await stores.messages.get(row.id)).status == "incomplete"
+
+
+@pytest.mark.gen_test
+async def test_one_frame_per_token_at_model_pace(ws_connect, fake_lmstudio):
+    fake_lmstudio.script_answer("one two three four", chunk_delay=0.02)
+    conn = await connect(ws_connect)
+    send(conn, "chat:send", {"message": "slowly"})
+    _, chunks, _, final = await collect_answer(conn)
+    assert [c["data"]["chunk"] for c in chunks] == ["one", " two", " three", " four"]
+
+
+@pytest.mark.gen_test
+async def test_the_answer_is_written_once(ws_connect, app, fake_lmstudio, monkeypatch):
+    messages = app.settings["stores"].messages
+    writes = []
+    update = messages.update
+
+    async def counting_update(id, values):
+        writes.append(id)
+        return await update(id, values)
+
+    monkeypatch.setattr(messages, "update", counting_update)
+    fake_lmstudio.script_answer(" ".join("w%d" % i for i in range(300)))
+    conn = await connect(ws_connect)
+    send(conn, "chat:send", {"message": "many chunks"})
+    _, chunks, _, final = await collect_answer(conn)
+    assert len(final["data"]["content"].split()) == 300
+    assert writes == [final["data"]["id"]]

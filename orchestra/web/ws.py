@@ -6,7 +6,9 @@ ConnectionManager owns the live connections and their topic subscriptions and re
 services publish on the hub. The protocol is described in the README ("WebSocket protocol").
 """
 
+import contextlib
 import datetime
+import gc
 import itertools
 import json
 import logging
@@ -244,8 +246,9 @@ class ConnectionManager:
     def on_metrics(self, snapshot):
         started = time.perf_counter()
         payload = self.metrics_frame(snapshot)
-        for socket in list(self.topics.get(MONITORING, ())):
-            socket.write_raw(payload)
+        with collection_deferred():
+            for socket in list(self.topics.get(MONITORING, ())):
+                socket.write_raw(payload)
         self.last_broadcast_ms = round((time.perf_counter() - started) * 1000.0, 3)
         logger.debug("metrics sent to %d subscribers in %.1f ms",
                      len(self.topics.get(MONITORING, ())), self.last_broadcast_ms)
@@ -259,6 +262,23 @@ class ConnectionManager:
         for socket in list(self.sockets.values()):
             socket.close(GOING_AWAY, "The server is shutting down.")
         await self.chat.shutdown()
+
+
+@contextlib.contextmanager
+def collection_deferred():
+    """Keep the garbage collector out of a fan-out loop.
+
+    Each write allocates a few objects; with thousands of subscribers that starts collections
+    in the middle of the loop, and a full one (every few broadcasts, over every connection's
+    objects) held the last subscribers' frames back by ~90 ms. It runs after the loop instead.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def error_code(error):

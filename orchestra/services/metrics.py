@@ -1,4 +1,4 @@
-"""MetricsCollector: system, process, GPU and LM Studio figures, sampled only while someone looks."""
+"""MetricsCollector: system, process, GPU and LM Studio figures, sampled while someone looks."""
 
 import asyncio
 import datetime

@@ -2,39 +2,31 @@
 
 ChatSocket is a thin adapter: it authenticates, checks the origin, and hands each frame to
 `dispatch`, which validates it and calls the coroutine registered for its type. The
-ConnectionManager owns the live connections and their topic subscriptions and relays what
-services publish on the hub. The protocol is described in the README ("WebSocket protocol").
+ConnectionManager (ws_manager.py) owns the live connections and their topic subscriptions
+and relays what services publish on the hub. The protocol is described in the README
+("WebSocket protocol").
 """
 
-import contextlib
-import datetime
-import gc
-import itertools
 import json
 import logging
-import time
 import urllib.parse
 
 import tornado.web
 import tornado.websocket
 from marshmallow import ValidationError
 
-from orchestra import schemas
 from orchestra.db import DatabaseError
 from orchestra.services.chat import ChatError
-from orchestra.services.lmstudio import (LMStudioError, LMStudioTimeout, LMStudioUnavailable,
-                                         ModelNotFound)
+from orchestra.services.lmstudio import LMStudioError
 from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
+from orchestra.web.ws_manager import (GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA, MONITORING,
+                                      TASK_SCHEMA, ConnectionManager, encode, error_code,
+                                      now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
-GOING_AWAY = 1001
-MONITORING = "monitoring"
-TASK_SCHEMA = schemas.CreateTaskSchema()
-SUBTASK_SCHEMA = schemas.CreateSubtaskSchema()
-MESSAGE_SCHEMA = schemas.CreateMessageSchema()
-HISTORY_SCHEMA = schemas.CreateMessageSchema(many=True)
+__all__ = ["ChatSocket", "ConnectionManager", "dispatch", "routes"]
 
 
 class ProtocolError(Exception):
@@ -45,26 +37,6 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.fields = fields
-
-
-def now_iso():
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
-
-
-def encode(type, data, id=None):
-    frame = {"type": type, "data": data}
-    if id is not None:
-        frame["id"] = id
-    return json.dumps(frame, separators=(",", ":"), default=str).encode()
-
-
-def conversation_topic(conversation_id):
-    return "conversation:%d" % conversation_id
-
-
-def task_topic(task_id):
-    return "task:%d" % task_id
 
 
 def _consume(future):
@@ -133,164 +105,6 @@ class ChatSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         if fields:
             data["fields"] = fields
         self.send("error", data, id)
-
-
-class ConnectionManager:
-    """Every live connection and what it follows; relays hub events to the right sockets."""
-
-    def __init__(self, stores, chat, metrics):
-        self.stores = stores
-        self.chat = chat
-        self.metrics = metrics
-        self.sockets = {}  # connection id -> ChatSocket
-        self.topics = {}  # topic -> {socket: None} (an ordered set)
-        self.following = {}  # socket -> the conversation topic it shows
-        self.closing = False
-        self.last_broadcast_ms = None
-        self._ids = itertools.count(1)
-
-    def attach(self, hub):
-        hub.subscribe("chat:message", self.on_chat_message)
-        hub.subscribe("chat:streaming", self.on_chat_streaming)
-        hub.subscribe("chat:failed", self.on_chat_failed)
-        hub.subscribe("task:update", self.broadcast_task_update)
-
-    # -- connections and topics ------------------------------------------------------------
-
-    def add(self, socket):
-        socket.connection_id = "c%d" % next(self._ids)
-        self.sockets[socket.connection_id] = socket
-
-    def remove(self, socket):
-        if self.sockets.pop(socket.connection_id, None) is None:
-            return
-        for topic in [t for t, members in self.topics.items() if socket in members]:
-            self.unsubscribe(socket, topic)
-        self.following.pop(socket, None)
-        self.chat.stop_owned_by(socket.connection_id)
-
-    def subscribe(self, socket, topic):
-        members = self.topics.setdefault(topic, {})
-        members[socket] = None
-        if topic == MONITORING and len(members) == 1:
-            self.metrics.add_listener(self.on_metrics)
-
-    def unsubscribe(self, socket, topic):
-        members = self.topics.get(topic)
-        if members is None or socket not in members:
-            return
-        del members[socket]
-        if not members:
-            del self.topics[topic]
-            if topic == MONITORING:
-                self.metrics.remove_listener(self.on_metrics)
-
-    def follow(self, socket, conversation_id):
-        """A socket shows one conversation at a time and gets its new messages."""
-        topic = conversation_topic(conversation_id)
-        previous = self.following.get(socket)
-        if previous != topic:
-            if previous is not None:
-                self.unsubscribe(socket, previous)
-            self.following[socket] = topic
-            self.subscribe(socket, topic)
-
-    def relay(self, topic, type, data, origin=None):
-        """Send to a topic's members; the socket that asked (origin) also gets its frame id."""
-        asker = self.sockets.get(origin[0]) if origin else None
-        plain = None
-        for socket in list(self.topics.get(topic, ())):
-            if socket is not asker:
-                plain = plain or encode(type, data)
-                socket.write_raw(plain)
-        if asker is not None:
-            asker.write_raw(encode(type, data, origin[1]))
-
-    # -- hub events ------------------------------------------------------------------------
-
-    def on_chat_message(self, message, origin=None):
-        self.relay(conversation_topic(message["conversation_id"]), "chat:message",
-                   MESSAGE_SCHEMA.dump(message), origin)
-
-    def on_chat_streaming(self, conversation_id, message_id, chunk, done, origin=None):
-        self.relay(conversation_topic(conversation_id), "chat:streaming",
-                   {"conversationId": conversation_id, "messageId": message_id,
-                    "chunk": chunk, "done": done}, origin)
-
-    def on_chat_failed(self, conversation_id, message_id, error, origin=None):
-        asker = self.sockets.get(origin[0]) if origin else None
-        if asker is not None:
-            asker.send_error_frame(error_code(error), getattr(error, "message", str(error)),
-                                   origin[2], origin[1])
-
-    def broadcast_task_update(self, task_id, event, task=None, subtask=None):
-        """What services call (through the hub) when a task or one of its subtasks changes."""
-        members = self.topics.get(task_topic(task_id))
-        if not members:
-            return
-        data = {"taskId": task_id, "event": event,
-                "task": TASK_SCHEMA.dump(task) if task is not None else None}
-        if subtask is not None:
-            data["subtask"] = SUBTASK_SCHEMA.dump(subtask)
-        payload = encode("task:update", data)
-        for socket in list(members):
-            socket.write_raw(payload)
-
-    def metrics_frame(self, snapshot):
-        data = dict(snapshot, websocket={
-            "clients": len(self.sockets),
-            "monitoring": len(self.topics.get(MONITORING, ())),
-            "lastBroadcastMs": self.last_broadcast_ms})
-        return encode("monitoring:metrics", data)
-
-    def on_metrics(self, snapshot):
-        started = time.perf_counter()
-        payload = self.metrics_frame(snapshot)
-        with collection_deferred():
-            for socket in list(self.topics.get(MONITORING, ())):
-                socket.write_raw(payload)
-        self.last_broadcast_ms = round((time.perf_counter() - started) * 1000.0, 3)
-        logger.debug("metrics sent to %d subscribers in %.1f ms",
-                     len(self.topics.get(MONITORING, ())), self.last_broadcast_ms)
-
-    # -- shutdown --------------------------------------------------------------------------
-
-    async def shutdown(self):
-        """Tell every client we are going away (1001), then store unfinished answers."""
-        self.closing = True
-        self.metrics.stop()
-        for socket in list(self.sockets.values()):
-            socket.close(GOING_AWAY, "The server is shutting down.")
-        await self.chat.shutdown()
-
-
-@contextlib.contextmanager
-def collection_deferred():
-    """Keep the garbage collector out of a fan-out loop.
-
-    Each write allocates a few objects; with thousands of subscribers that starts collections
-    in the middle of the loop, and a full one (every few broadcasts, over every connection's
-    objects) held the last subscribers' frames back by ~90 ms. It runs after the loop instead.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def error_code(error):
-    if isinstance(error, LMStudioUnavailable):
-        return "lmstudio_unavailable"
-    if isinstance(error, LMStudioTimeout):
-        return "lmstudio_timeout"
-    if isinstance(error, ModelNotFound):
-        return "model_not_found"
-    if isinstance(error, LMStudioError):
-        return "lmstudio_error"
-    return "internal_error"
 
 
 # -- dispatch --------------------------------------------------------------------------------

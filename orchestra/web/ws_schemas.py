@@ -43,16 +43,15 @@ def conversation_id(required):
                           strict=True, validate=validate.Range(min=1))
 
 
+def not_blank(value):
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
 class ChatSendSchema(Strict):
-    message = fields.String(required=True, validate=validate.Length(1, LONG))
+    message = fields.String(required=True, validate=[validate.Length(1, LONG), not_blank])
     conversation_id = conversation_id(required=False)
     model = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, NAME))
-
-    def load(self, data, **kwargs):
-        loaded = super().load(data, **kwargs)
-        if not loaded["message"].strip():
-            raise ValidationError({"message": ["Must not be blank."]})
-        return loaded
 
 
 class ChatStopSchema(Strict):

@@ -69,7 +69,9 @@ function showGpus(gpus) {
     term.textContent = gpu.name;
     const value = document.createElement('dd');
     const parts = [percent(gpu.utilizationPercent)];
-    if (gpu.memoryTotalBytes) parts.push(`${bytes(gpu.memoryUsedBytes)} / ${bytes(gpu.memoryTotalBytes)}`);
+    if (gpu.memoryTotalBytes) {
+      parts.push(`${bytes(gpu.memoryUsedBytes)} / ${bytes(gpu.memoryTotalBytes)}`);
+    }
     if (gpu.temperatureC != null) parts.push(`${gpu.temperatureC} °C`);
     value.textContent = parts.join(' · ');
     figures.append(term, value);
@@ -86,9 +88,12 @@ function showMetrics(m) {
   setFigure('cpu', `${percent(m.cpu.percent)} of ${m.cpu.count} cores`);
   setFigure('load', m.loadAverage ? m.loadAverage.map((v) => v.toFixed(2)).join(' · ') : '–');
   setFigure('processes', String(m.processes));
-  setFigure('memory', `${bytes(m.memory.used)} / ${bytes(m.memory.total)} (${percent(m.memory.percent)})`);
+  const { memory, disk } = m;
+  const used = `${bytes(memory.used)} / ${bytes(memory.total)}`;
+  setFigure('memory', `${used} (${percent(memory.percent)})`);
   setFigure('swap', m.swap.total ? `${bytes(m.swap.used)} / ${bytes(m.swap.total)}` : 'none');
-  setFigure('disk', m.disk.total ? `${bytes(m.disk.used)} / ${bytes(m.disk.total)} (${percent(m.disk.percent)})` : '–');
+  setFigure('disk', disk.total
+    ? `${bytes(disk.used)} / ${bytes(disk.total)} (${percent(disk.percent)})` : '–');
   setFigure('clients', String(m.websocket.clients));
   setFigure('process-cpu', percent(m.process.cpuPercent));
   setFigure('process-rss', bytes(m.process.rssBytes));

@@ -2,11 +2,13 @@
 
 Starts the fake LM Studio (streaming every answer as fast as it can) and `orchestra serve`
 as subprocesses. Each round reads one long answer directly from the fake (with
-LMStudioClient, as the server does) and one through /ws (chat:send, counting chat:streaming
-frames until done), alternating. Then many more requests measure the time to the first
-chunk both ways; the difference of the medians is what the relay adds (storing the user's message,
-building the prompt, relaying); those answers are stopped after their first chunk. Prints both rates (best of the rounds), their ratio, the
-medians, and how many rows each answer wrote.
+LMStudioClient, as the server does) and one through /ws (chat:send, counting the chunks in
+the chat:streaming frames until done), alternating. Then many more requests, each stopped
+after its first chunk, measure the time to the first chunk both ways; the difference of the
+medians is what the relay adds (storing the user's message, building the prompt, relaying).
+
+Prints both rates (best of the rounds), their ratio, the time-to-first-chunk medians, the
+CPU time per chunk of each process, and how many rows the answers wrote.
 
     python -m tests.bench.bench_ws_relay [--chunks 20000] [--rounds 5] [--ttft-rounds 40]
 """

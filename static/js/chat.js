@@ -288,7 +288,7 @@ async function loadHistory() {
 async function loadModels() {
   try {
     const data = await api('/api/models');
-    const models = Array.isArray(data) ? data : (data?.items ?? []);
+    const models = data?.models ?? [];
     for (const model of models) {
       if (!model?.id || model.type === 'embeddings') continue;
       const option = document.createElement('option');

@@ -121,3 +121,20 @@ async def test_page_says_when_the_socket_is_down(open_page, app):
     await status.wait_for()
     assert "Offline" in await status.inner_text()
     assert await page.is_disabled("#send")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_model_picker_lists_the_servers_chat_models_and_uses_the_choice(
+        open_page, app, fake_lmstudio):
+    page = await open_page("/chat")
+    await page.wait_for_selector("#model option[value='qwen2.5-coder-7b-instruct']",
+                                 state="attached")
+    options = await page.locator("#model option").evaluate_all("o => o.map(x => x.value)")
+    assert "text-embedding-nomic-embed-text-v1.5" not in options  # not a chat model
+    await page.select_option("#model", "qwen2.5-coder-7b-instruct")
+    await page.wait_for_selector("#socket-status[data-state=open]")
+    await send_message(page, "Which model are you?")
+    await page.locator("li.message.assistant[data-status=complete]").wait_for()
+    rows = [r for r in await app.settings["stores"].messages.list() if r.role == "assistant"]
+    assert rows[0].model == "qwen2.5-coder-7b-instruct"
+    assert page_errors(page) == []

@@ -82,8 +82,13 @@ class Orchestrator(SubtaskRunner):
             info["position"] = self.gate.position(task_id=task_id)
         return info
 
-    async def _set_task(self, task_id, event, **values):
+    async def _set_task(self, task_id, event, final=False, **values):
+        """Store a change and announce it. A `final` change ends the task's job: its claim is
+        released before the announcement, so a client that reacts to it (retry, run again)
+        is never told the task is still busy."""
         task = await self.stores.tasks.update(task_id, values)
+        if final:
+            self._jobs.pop(task_id, None)
         self._emit(event, task)
         return task
 
@@ -118,12 +123,14 @@ class Orchestrator(SubtaskRunner):
             logger.exception("task %s failed unexpectedly", task_id)
             message = getattr(error, "message", None) or "Internal error: %s" % error
             try:
-                await self._set_task(task_id, "failed", status="failed", error=message,
-                                     completed_at=utcnow())
+                await self._set_task(task_id, "failed", final=True, status="failed",
+                                     error=message, completed_at=utcnow())
             except Exception:
                 logger.exception("cannot record the failure of task %s", task_id)
         finally:
-            self._jobs.pop(task_id, None)
+            # A final change may already have released the claim, and a new job taken it.
+            if self._jobs.get(task_id) is asyncio.current_task():
+                del self._jobs[task_id]
 
     def is_busy(self, task_id):
         return task_id in self._jobs
@@ -248,10 +255,11 @@ class Orchestrator(SubtaskRunner):
     async def _stopped(self, task_id, reason):
         if reason == "interrupted":
             task = await self.stores.tasks.mark_interrupted(task_id)
+            self._jobs.pop(task_id, None)
             self._emit("interrupted", task)
             return task
         await self.stores.subtasks.skip_pending(task_id, "Cancelled.")
-        return await self._set_task(task_id, "cancelled", status="cancelled",
+        return await self._set_task(task_id, "cancelled", final=True, status="cancelled",
                                     completed_at=utcnow())
 
     # -- planning --------------------------------------------------------------------------
@@ -260,7 +268,7 @@ class Orchestrator(SubtaskRunner):
         plan, note = await self._make_plan(task)
         await self.stores.subtasks.replace_plan(task["id"], plan)
         task = await self._set_task(task["id"], "plan_failed" if note else "planned",
-                                    status="pending", note=note)
+                                    final=not then_run, status="pending", note=note)
         if then_run:
             task = await self._start_running(task)
             await self._run_job(task)

@@ -37,16 +37,19 @@ class SubtaskRunner:
                     continue
                 subtask = await self._run_subtask(task, subtask, finished, instructions)
                 if subtask["status"] == "failed":
+                    await self._add_duration(task_id, began)
                     return await self._set_task(
-                        task_id, "failed", status="failed", completed_at=utcnow(),
+                        task_id, "failed", final=True, status="failed", completed_at=utcnow(),
                         error="Subtask %d (%s) failed: %s" % (
                             subtask["position"] + 1, subtask["title"], subtask["error"]))
                 finished[subtask["position"]] = subtask
-        finally:
+        except BaseException:  # cancelled or broken: the time spent still counts
             await self._add_duration(task_id, began)
+            raise
+        await self._add_duration(task_id, began)
         rows = await self.stores.subtasks.of_task(task_id)
-        await self._set_task(task_id, "completed", status="completed", completed_at=utcnow(),
-                             result=prompts.leaf_results(rows))
+        await self._set_task(task_id, "completed", final=True, status="completed",
+                             completed_at=utcnow(), result=prompts.leaf_results(rows))
 
     async def _add_duration(self, task_id, began):
         row = await self.stores.tasks.get(task_id)

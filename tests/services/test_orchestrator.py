@@ -207,6 +207,35 @@ async def test_a_subtask_that_keeps_failing_fails_its_task_and_can_be_retried(
 
 
 @pytest.mark.gen_test
+async def test_a_task_is_free_again_when_its_end_is_announced(orchestrator, script, app,
+                                                              fake_lmstudio, events):
+    """Whoever reacts to failed/completed/cancelled (a retry button) must not hear 'busy'."""
+    ends = ("failed", "completed", "cancelled", "planned")
+    busy_at_end = []
+
+    def record(task_id, event, task=None, subtask=None):
+        if event in ends:
+            busy_at_end.append((event, orchestrator.is_busy(task_id)))
+
+    app.settings["hub"].subscribe("task:update", record)
+    script.steps = {"Only": "done"}
+    task = await create(orchestrator, model="qwen2.5-7b-instruct",
+                        subtasks=[{"title": "Only", "description": "x"}])
+    fake_lmstudio.fail_next(400, "Bad request", path="/v1/chat/completions")
+    await finish(orchestrator, task["id"], orchestrator.run)
+    await finish(orchestrator, task["id"], orchestrator.run)
+    await finish(orchestrator, (await create(orchestrator))["id"], orchestrator.plan)
+    slow = await create(orchestrator, model="qwen2.5-7b-instruct",
+                        subtasks=[{"title": "Slow", "description": "x"}])
+    fake_lmstudio.script_answer("slow", delay_first=60)
+    await orchestrator.run(slow["id"])
+    await events.wait_for("subtask_started", slow["id"])
+    await orchestrator.cancel(slow["id"])
+    assert busy_at_end == [("failed", False), ("completed", False), ("planned", False),
+                           ("cancelled", False)]
+
+
+@pytest.mark.gen_test
 async def test_non_transient_error_fails_at_once_with_the_servers_words(orchestrator, script,
                                                                         fake_lmstudio):
     task = await create(orchestrator, model="no-such-model",

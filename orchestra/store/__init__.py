@@ -1,7 +1,5 @@
 """All of Orchestra's SQL: one module per area, each a class around the async Database."""
 
-from orchestra.db import utcnow  # noqa: F401  (stores stamp rows with it)
-
 
 class Stores:
     """Every store, built once around one Database; handlers reach it as self.stores."""

@@ -27,10 +27,10 @@ import tempfile
 import time
 
 import psutil
-import tornado.httpclient
 import tornado.websocket
 
 from orchestra.services.lmstudio import LMStudioClient
+from tests.bench.common import wait_for_url
 from tests.fakes.lmstudio import unused_url
 
 logger = logging.getLogger(__name__)
@@ -43,17 +43,6 @@ MODEL = "qwen2.5-7b-instruct"
 def spawn(*args):
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-
-
-async def wait_for_port(url):
-    http = tornado.httpclient.AsyncHTTPClient()
-    for _ in range(400):
-        try:
-            await http.fetch(url, raise_error=False)
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise SystemExit("%s did not start" % url)
 
 
 async def direct(client, first_only=False):
@@ -111,8 +100,8 @@ async def run(args, workdir):
                    "--lmstudio-url", fake_url, "--token", TOKEN)
     client = LMStudioClient(fake_url)
     try:
-        await wait_for_port(fake_url)
-        await wait_for_port("http://127.0.0.1:%d/login" % port)
+        await wait_for_url(fake_url)
+        await wait_for_url("http://127.0.0.1:%d/login" % port)
         conn = await tornado.websocket.websocket_connect(
             "ws://127.0.0.1:%d/ws?token=%s" % (port, TOKEN))
         await conn.read_message()  # connected

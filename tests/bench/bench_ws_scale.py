@@ -27,9 +27,9 @@ import tempfile
 import time
 
 import psutil
-import tornado.httpclient
 import tornado.websocket
 
+from tests.bench.common import wait_for_url
 from tests.fakes.lmstudio import unused_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -78,17 +78,6 @@ async def until(condition, timeout=60.0, what="condition"):
         await asyncio.sleep(0.01)
 
 
-async def wait_for_server(url):
-    http = tornado.httpclient.AsyncHTTPClient()
-    for _ in range(400):
-        try:
-            await http.fetch(url, raise_error=False)
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise SystemExit("the server did not start")
-
-
 async def connect(port):
     conn = await tornado.websocket.websocket_connect(
         "ws://127.0.0.1:%d/ws?token=%s" % (port, TOKEN))
@@ -105,7 +94,7 @@ async def run(args, workdir):
     process = psutil.Process(server.pid)
     clients = []
     try:
-        await wait_for_server("http://127.0.0.1:%d/login" % port)
+        await wait_for_url("http://127.0.0.1:%d/login" % port)
         warm = await connect(port)  # imports and first allocations happen here, not below
         await until(lambda: warm.count("connected") == 1, what="the first connection")
         warm.conn.close()

@@ -181,6 +181,13 @@ async function checkAnswer(messageId, button, result) {
     badge.textContent = report.verdict;
     verdict.append(badge, ` score ${report.score}`);
     result.append(verdict);
+    // Without these a check that could not sample would read as a clean 'ok'.
+    for (const problem of report.problems ?? []) {
+      const note = document.createElement('p');
+      note.className = 'error';
+      note.textContent = problem.message;
+      result.append(note);
+    }
     if (report.flags?.length) {
       const flags = document.createElement('ul');
       for (const flag of report.flags) {

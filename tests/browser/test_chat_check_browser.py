@@ -1,0 +1,78 @@
+"""The Chat page's Check button in Chromium: verdict, flagged sentences, flags shown as text."""
+
+import pytest
+
+from tests.browser.conftest import page_errors
+
+CLAIM = "The Eiffel Tower <img src=x onerror=window.__pwned=true> is 330 metres tall."
+ANSWER = CLAIM + " It stands in Paris."
+# The check's extra samples agree with everything but the height.
+SAMPLE = ANSWER.replace("330", "300")
+
+
+def script_errors(page):
+    # The answer's sanitised <img src=x> asks the server for "x"; that 404 is not a fault.
+    return [e for e in page_errors(page) if not e.startswith("Failed to load resource")]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_check_flags_the_sentence_the_samples_contradict(open_page, app, fake_lmstudio):
+    fake_lmstudio.script_answer(ANSWER, chunk_delay=0.01)
+    fake_lmstudio.default_answer = SAMPLE  # every completion after the answer
+    page = await open_page("/chat")
+    await page.wait_for_selector("#socket-status[data-state=open]")
+    await page.fill("#message", "How tall is the Eiffel Tower?")
+    await page.click("#send")
+    answer = page.locator("li.message.assistant[data-status=complete]")
+    button = answer.get_by_role("button", name="Check")
+    await button.wait_for()
+    message_id = int(await answer.get_attribute("data-id"))
+    async with page.expect_response("**/api/check") as info:
+        await button.click()
+    response = await info.value
+    assert response.request.method == "POST"
+    assert response.request.post_data_json == {"messageId": message_id}
+    assert response.status == 200
+    result = answer.locator(".check-result")
+    flag = result.locator("li")
+    await flag.wait_for()
+    assert await result.locator(".badge").inner_text() == "suspect"
+    assert await result.locator(".badge.suspect").count() == 1
+    assert "score 0.5" in await result.locator("p").inner_text()
+    assert await flag.count() == 1
+    assert await flag.locator("q").inner_text() == CLAIM
+    assert "The other samples say 300 instead." in await flag.inner_text()
+    # The flagged sentence is text: no element came out of it and its handler never ran.
+    assert await result.locator("img").count() == 0
+    assert await page.evaluate("window.__pwned") is None
+    assert await button.is_enabled()
+    samples = [body for path, body in fake_lmstudio.requests
+               if path == "/v1/chat/completions" and body and not body.get("stream")]
+    assert len(samples) == 3
+    assert all(body["model"] == "qwen2.5-7b-instruct" for body in samples)
+    assert all(body["messages"][-1]["content"] == "How tall is the Eiffel Tower?"
+               for body in samples)
+    assert script_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_check_says_when_the_samples_could_not_be_taken(open_page, app, fake_lmstudio):
+    stores = app.settings["stores"]
+    conversation = await stores.conversations.create({"title": "c"})
+    await stores.messages.add(conversation.id, "user", "How tall is the Eiffel Tower?")
+    await stores.messages.add(conversation.id, "assistant", ANSWER)
+    page = await open_page("/chat/%d" % conversation.id)
+    button = page.locator("li.message.assistant").get_by_role("button", name="Check")
+    await button.wait_for()
+    fake_lmstudio.stop()
+    await button.click()
+    result = page.locator("li.message.assistant .check-result")
+    await result.locator(".badge").wait_for()
+    problem = result.locator("p.error")
+    assert await problem.count() == 1
+    assert await problem.inner_text() == (
+        "Self-consistency could only use 0 of 3 samples: LM Studio is not reachable at %s; "
+        "start LM Studio's local server (Developer tab, Start Server) or check the URL."
+        % fake_lmstudio.url)
+    assert await button.is_enabled()
+    assert script_errors(page) == []

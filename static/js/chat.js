@@ -103,10 +103,16 @@ function renderMessage(message) {
 }
 
 function renderHistory(messages) {
-  list.replaceChildren();
+  // Update in place rather than start over: a history that arrives again (after a
+  // reconnect) must not wipe what the page shows beside a message, such as a check result.
+  const keep = new Set(messages.map((message) => String(message.id)));
+  for (const item of [...list.children]) {
+    if (!keep.has(item.dataset.id)) item.remove();
+  }
   state.streaming.clear();
   for (const message of messages) {
     renderMessage(message);
+    list.append(messageElement(message.id, message.role)); // history order
     if (message.status === 'streaming') {
       state.streaming.set(message.id, { text: message.content, element: null, frame: 0 });
     }

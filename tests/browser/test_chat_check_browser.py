@@ -35,8 +35,8 @@ async def test_check_flags_the_sentence_the_samples_contradict(open_page, app, f
     assert response.status == 200
     result = answer.locator(".check-result")
     flag = result.locator("li")
-    await flag.wait_for()
-    assert await result.locator(".badge").inner_text() == "suspect"
+    await result.locator(".badge").wait_for()
+    assert await result.inner_text() and await result.locator(".badge").inner_text() == "suspect"
     assert await result.locator(".badge.suspect").count() == 1
     assert "score 0.5" in await result.locator("p").inner_text()
     assert await flag.count() == 1
@@ -75,4 +75,33 @@ async def test_check_says_when_the_samples_could_not_be_taken(open_page, app, fa
         "start LM Studio's local server (Developer tab, Start Server) or check the URL."
         % fake_lmstudio.url)
     assert await button.is_enabled()
+    assert script_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_check_result_survives_a_reconnect(open_page, app, fake_lmstudio):
+    fake_lmstudio.script_answer(ANSWER)
+    fake_lmstudio.default_answer = SAMPLE
+    page = await open_page("/chat")
+    await page.wait_for_selector("#socket-status[data-state=open]")
+    await page.fill("#message", "How tall is the Eiffel Tower?")
+    await page.click("#send")
+    answer = page.locator("li.message.assistant[data-status=complete]")
+    await answer.get_by_role("button", name="Check").click()
+    flag = answer.locator(".check-result li")
+    await flag.wait_for()
+    # The server drops the socket; the page reconnects and gets the history again.
+    history = []
+    page.on("websocket", lambda ws: ws.on(
+        "framereceived", lambda payload: history.append(payload)
+        if '"chat:history"' in str(payload) else None))
+    for socket in list(app.settings["ws"].sockets.values()):
+        socket.close(1011, "test")
+    while not history:
+        await page.wait_for_timeout(20)
+    # The page handles the frame before it paints again.
+    await page.evaluate("() => new Promise(r => requestAnimationFrame(() => "
+                        "requestAnimationFrame(r)))")
+    assert await page.locator("li.message").count() == 2
+    assert await flag.count() == 1 and await flag.locator("q").inner_text() == CLAIM
     assert script_errors(page) == []

@@ -36,7 +36,8 @@ async def test_check_flags_the_sentence_the_samples_contradict(open_page, app, f
     result = answer.locator(".check-result")
     flag = result.locator("li")
     await result.locator(".badge").wait_for()
-    assert await result.inner_text() and await result.locator(".badge").inner_text() == "suspect"
+    shown = await result.inner_text()
+    assert await result.locator(".badge").inner_text() == "suspect", shown
     assert await result.locator(".badge.suspect").count() == 1
     assert "score 0.5" in await result.locator("p").inner_text()
     assert await flag.count() == 1

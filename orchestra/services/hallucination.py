@@ -153,7 +153,11 @@ class HallucinationDetector:
                     "Self-consistency could only use %d of %d samples: %s"
                     % (len(answers), samples, failure))})
         score = round(min(checks.values()), 3)
-        return {"score": score, "verdict": verdict_for(score, flags), "flags": flags,
+        verdict = verdict_for(score, flags)
+        if verdict == OK and samples > 0 and messages and taken == 0 and not sources:
+            # Nothing could be compared: an answer nobody verified is not "ok".
+            verdict = SUSPECT
+        return {"score": score, "verdict": verdict, "flags": flags,
                 "problems": problems, "samples": taken,
                 "checks": {k: round(v, 3) for k, v in checks.items()}}
 

@@ -69,6 +69,7 @@ async def test_check_says_when_the_samples_could_not_be_taken(open_page, app, fa
     await button.click()
     result = page.locator("li.message.assistant .check-result")
     await result.locator(".badge").wait_for()
+    assert await result.locator(".badge").inner_text() == "suspect"  # unverified is not ok
     problem = result.locator("p.error")
     assert await problem.count() == 1
     assert await problem.inner_text() == (

@@ -146,6 +146,7 @@ def cmd_serve(config, args):
             loop.add_signal_handler(sig, stop.set)
         print("Orchestra is running. Open this URL in a browser:\n\n    %s?token=%s\n"
               % (config.url, config.token), flush=True)
+        loop.create_task(report_lmstudio(app.settings["lmstudio"]))
         await stop.wait()
         logger.info("shutting down")
         server.stop()  # stop accepting new connections first
@@ -161,6 +162,15 @@ def cmd_serve(config, args):
 
     asyncio.run(run())
     return 0
+
+
+async def report_lmstudio(client):
+    """Say at start whether the models can be reached, so a first run is not a mystery."""
+    if await client.is_running():
+        logger.info("LM Studio answers at %s", client.base_url)
+    else:
+        logger.warning("LM Studio is not reachable at %s yet: start its local server "
+                       "(Developer tab, Start Server) or pass --lmstudio-url", client.base_url)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def test_serve_prints_the_url_with_the_token_and_stops_on_sigint(tmp_path):
             assert response.status == 200 and b"Dashboard" in response.read()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
+        assert "LM Studio is not reachable at http://127.0.0.1:9" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

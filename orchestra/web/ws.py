@@ -20,9 +20,9 @@ from orchestra.services.chat import ChatError
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
-from orchestra.web.ws_manager import (GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA, MONITORING,
-                                      TASK_SCHEMA, ConnectionManager, encode, error_code,
-                                      now_iso, task_topic)
+from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
+                                      MONITORING, TASK_SCHEMA, ConnectionManager, encode,
+                                      error_code, now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
@@ -246,6 +246,18 @@ async def on_task_subscribe(socket, data, frame):
 async def on_task_unsubscribe(socket, data, frame):
     socket.manager.unsubscribe(socket, task_topic(data["task_id"]))
     socket.send("task:unsubscribed", {"taskId": data["task_id"]}, frame.id)
+
+
+@handles("tasks:subscribe")
+async def on_tasks_subscribe(socket, data, frame):
+    socket.manager.subscribe(socket, ALL_TASKS)
+    socket.send("tasks:subscribed", {}, frame.id)
+
+
+@handles("tasks:unsubscribe")
+async def on_tasks_unsubscribe(socket, data, frame):
+    socket.manager.unsubscribe(socket, ALL_TASKS)
+    socket.send("tasks:unsubscribed", {}, frame.id)
 
 
 routes = [

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 GOING_AWAY = 1001
 MONITORING = "monitoring"
+ALL_TASKS = "tasks"  # every task's updates, for lists that must see new tasks appear
 TASK_SCHEMA = schemas.CreateTaskSchema()
 SUBTASK_SCHEMA = schemas.CreateSubtaskSchema()
 MESSAGE_SCHEMA = schemas.CreateMessageSchema()
@@ -132,7 +133,9 @@ class ConnectionManager:
 
     def broadcast_task_update(self, task_id, event, task=None, subtask=None):
         """What services call (through the hub) when a task or one of its subtasks changes."""
-        members = self.topics.get(task_topic(task_id))
+        # An ordered set: a socket following both this task and all tasks gets one frame.
+        members = dict(self.topics.get(task_topic(task_id), {}))
+        members.update(self.topics.get(ALL_TASKS, {}))
         if not members:
             return
         data = {"taskId": task_id, "event": event,

@@ -3,12 +3,16 @@
 
 import { Socket, describeStatus } from './socket.js';
 
-export function taskSocket({ onUpdate, onStatus = () => {} }) {
+// With `all`, the socket follows every task (new ones included), as lists need.
+export function taskSocket({ onUpdate, onStatus = () => {}, all = false }) {
   const ids = new Set();
   const socket = new Socket();
   socket.on('task:update', (data) => onUpdate(data));
   socket.onStatus((state, detail) => {
-    if (state === 'open') ids.forEach((id) => socket.send('task:subscribe', { taskId: id }));
+    if (state === 'open') {
+      if (all) socket.send('tasks:subscribe', {});
+      ids.forEach((id) => socket.send('task:subscribe', { taskId: id }));
+    }
     if (state !== 'connecting') onStatus(state === 'open', detail);
   });
   socket.start();

@@ -1,11 +1,28 @@
-// The task list: follows unfinished tasks over /ws and keeps status, progress and queue fresh.
+// The task list: follows every task over /ws (new ones appear) and keeps status, progress and
+// queue fresh.
 
 import { api } from './common.js';
 import { debounce, seconds, showLive, taskSocket } from './task_socket.js';
 
-const FINAL = ['completed', 'failed', 'cancelled'];
-const rows = new Map([...document.querySelectorAll('tr[data-task-id]')]
-  .map((row) => [Number(row.dataset.taskId), row]));
+let rows = indexRows();
+
+function indexRows() {
+  return new Map([...document.querySelectorAll('tr[data-task-id]')]
+    .map((row) => [Number(row.dataset.taskId), row]));
+}
+
+// A task this page has not seen: take the list as the server draws it now.
+async function redrawList() {
+  try {
+    const response = await fetch(window.location.pathname, { credentials: 'same-origin' });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const current = document.getElementById('task-list');
+    const replacement = fresh.getElementById('task-list');
+    if (current && replacement) current.replaceWith(document.adoptNode(replacement));
+    rows = indexRows();
+  } catch { /* keep what is shown */ }
+}
 
 function field(row, name) {
   return row.querySelector(`[data-field="${name}"]`);
@@ -49,11 +66,14 @@ async function refreshAll() {
 }
 
 const queueSoon = debounce(refreshQueue);
+const redrawSoon = debounce(redrawList);
 
-const socket = taskSocket({
+taskSocket({
+  all: true,
   onUpdate(data) {
     const row = rows.get(data.taskId);
     if (row && data.task) update(row, data.task);
+    else if (!row) redrawSoon();
     queueSoon();
   },
   onStatus(up, detail) {
@@ -61,6 +81,3 @@ const socket = taskSocket({
     if (up) refreshAll();
   },
 });
-for (const [id, row] of rows) {
-  if (!FINAL.includes(row.dataset.status)) socket.subscribe(id);
-}

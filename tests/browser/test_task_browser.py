@@ -93,3 +93,20 @@ async def test_edit_subtasks_by_hand_then_run(open_page, app, script):
     await page.wait_for_selector("#task-status.badge.completed")
     assert script.titles() == ["Facts", "Text"] and script.plan_requests == []
     assert page_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_task_list_shows_new_tasks_and_their_progress_live(open_page, app, script):
+    orchestrator = app.settings["services"]["orchestrator"]
+    page = await open_page("/tasks")
+    await page.wait_for_selector("#live-status[data-state=open]")
+    assert await page.locator("tr[data-task-id]").count() == 0
+    task = await orchestrator.create_task({"title": "Tea facts", "description": "Two lines.",
+                                           "check_answers": False})
+    row = page.locator("tr[data-task-id='%d']" % task["id"])
+    await row.wait_for()
+    assert "Tea facts" in await row.inner_text()
+    await orchestrator.run(task["id"])
+    await page.wait_for_selector("tr[data-task-id='%d'] .badge.completed" % task["id"])
+    assert await row.locator("[data-field=count]").inner_text() == "2/2"
+    assert page_errors(page) == []

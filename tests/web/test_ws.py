@@ -468,6 +468,28 @@ async def test_task_updates_reach_only_that_tasks_subscribers(ws_connect, app):
     assert await quiet(watcher) == []
 
 
+@pytest.mark.gen_test
+async def test_all_tasks_subscribers_see_every_task_once(ws_connect, app):
+    stores, hub = app.settings["stores"], app.settings["hub"]
+    first = await stores.tasks.create({"title": "One", "description": "", "status": "pending"})
+    second = await stores.tasks.create({"title": "Two", "description": "", "status": "pending"})
+    lister, bystander = await connect(ws_connect), await connect(ws_connect)
+    send(lister, "tasks:subscribe", id="all")
+    assert (await recv(lister))["type"] == "tasks:subscribed"
+    send(lister, "task:subscribe", {"taskId": first.id})
+    await expect(lister, "task:subscribed")
+    hub.publish("task:update", first.id, "running", task=first)
+    hub.publish("task:update", second.id, "created", task=second)
+    got = [(await recv(lister))["data"] for _ in range(2)]
+    assert [(d["taskId"], d["event"]) for d in got] == [(first.id, "running"),
+                                                      (second.id, "created")]
+    assert await quiet(lister) == [] and await quiet(bystander) == []  # one frame each
+    send(lister, "tasks:unsubscribe")
+    assert (await recv(lister))["type"] == "tasks:unsubscribed"
+    hub.publish("task:update", second.id, "running", task=second)
+    assert await quiet(lister) == []
+
+
 # -- shutdown -------------------------------------------------------------------------------------
 
 @pytest.mark.gen_test

@@ -28,7 +28,8 @@ except ImportError:  # pragma: no cover - while the fake is absent
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("ORCHESTRA_REQUIRE_MYSQL") and not MYSQL_URL:
-        raise pytest.UsageError("ORCHESTRA_REQUIRE_MYSQL is set but ORCHESTRA_TEST_MYSQL_URL is not")
+        raise pytest.UsageError(
+            "ORCHESTRA_REQUIRE_MYSQL is set but ORCHESTRA_TEST_MYSQL_URL is not")
 
 
 @pytest.fixture(scope="session")

@@ -204,7 +204,8 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
                                  message=message)
         except Exception:
             logger.exception("cannot render the error page")
-            self.finish("<h1>%d</h1><p>%s</p>" % (status_code, tornado.escape.xhtml_escape(message)))
+            self.finish("<h1>%d</h1><p>%s</p>"
+                        % (status_code, tornado.escape.xhtml_escape(message)))
 
 
 class ApiHandler(BaseHandler):

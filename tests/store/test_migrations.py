@@ -34,7 +34,8 @@ def test_migrations_apply_once_in_order_and_are_recorded(tmp_path):
     assert versions == sorted(versions) and versions[0] == "0001"
     assert dblib.migrate(conn) == versions
     assert dblib.migrate(conn) == []
-    recorded = [r.version for r in conn.query("SELECT version FROM schema_migrations ORDER BY version")]
+    recorded = [r.version for r in conn.query(
+        "SELECT version FROM schema_migrations ORDER BY version")]
     assert recorded == versions
     assert TABLES <= set(sqlite_schema(conn))
 
@@ -56,7 +57,8 @@ def test_a_failing_migration_changes_nothing(tmp_path):
     sql = tmp_path / "sql" / "sqlite"
     sql.mkdir(parents=True)
     (sql / "0001_ok.sql").write_text("CREATE TABLE a (id INTEGER);\n")
-    (sql / "0002_bad.sql").write_text("CREATE TABLE b (id INTEGER);\nCREATE TABLE a (id INTEGER);\n")
+    (sql / "0002_bad.sql").write_text(
+        "CREATE TABLE b (id INTEGER);\nCREATE TABLE a (id INTEGER);\n")
     conn = dblib.Connection("sqlite:///" + str(tmp_path / "f.db"))
     with pytest.raises(Exception):
         dblib.migrate(conn, sql_dir=str(tmp_path / "sql"))

@@ -7,8 +7,9 @@ from tests.fakes.website import fake_site  # noqa: F401
 ENTITIES = {
     "templates": ({"name": "Summary", "body": "Summarise {{text}} for {{audience}}"},
                   {"name": "Short summary"}),
-    "workflows": ({"name": "Review", "steps": [{"prompt": "Draft {{topic}}"},
-                                              {"name": "Polish", "prompt": "Polish: {{previous}}"}]},
+    "workflows": ({"name": "Review",
+                   "steps": [{"prompt": "Draft {{topic}}"},
+                             {"name": "Polish", "prompt": "Polish: {{previous}}"}]},
                   {"description": "Draft then polish"}),
     "instructions": ({"name": "Tone", "content": "Answer briefly."}, {"active": False}),
     "knowledge-bases": ({"name": "Handbook", "description": "Team notes"}, {"name": "Wiki"}),

@@ -255,6 +255,8 @@ class CreateTaskSchema(Timestamped):
     model = text(NAME, allow_none=True, load_default=None)
     workflow_id = fields.Integer(data_key="workflowId", allow_none=True,
                                  validate=validate.Range(min=1))
+    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", allow_none=True,
+                                       validate=validate.Range(min=1))
     check_answers = Boolean(data_key="checkAnswers", load_default=True)
     result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
     error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))

@@ -20,8 +20,8 @@ from orchestra.services.orchestrator_run import SubtaskRunner
 
 logger = logging.getLogger(__name__)
 
-TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "check_answers",
-               "subtasks")
+TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "knowledge_base_id",
+               "check_answers", "subtasks")
 DONE = ("completed", "failed", "cancelled")
 
 

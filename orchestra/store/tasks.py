@@ -15,8 +15,9 @@ FINISHED_SUBTASK = ("completed",)
 class TaskStore(TableStore):
     table = "tasks"
     columns = ("title", "description", "status", "priority", "model", "workflow_id",
-               "check_answers", "result", "error", "note", "prompt_tokens",
-               "completion_tokens", "duration_ms", "started_at", "completed_at")
+               "knowledge_base_id", "check_answers", "result", "error", "note",
+               "prompt_tokens", "completion_tokens", "duration_ms", "started_at",
+               "completed_at")
 
     def _get(self, conn, id):
         row = super()._get(conn, id)

@@ -41,12 +41,29 @@ class CheckSchema(Schema):
     model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
     message_id = fields.Integer(data_key="messageId", load_default=None,
                                 validate=validate.Range(min=1))
+    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", load_default=None,
+                                       validate=validate.Range(min=1))
+
+
+async def require_knowledge_base(stores, data):
+    """The base `data` names (None when it names none); 400 when no such base exists."""
+    id = data.get("knowledge_base_id")
+    if id is None:
+        return None
+    base = await stores.knowledge_bases.get(id)
+    if base is None:
+        raise ApiError(400, "Invalid input.", fields={"knowledgeBaseId": ["No such record."]})
+    return base
 
 
 class TaskApiMixin:
     @property
     def orchestrator(self):
         return self.services["orchestrator"]
+
+    async def check_parent(self, data):
+        """A task may name a knowledge base; it must exist (PATCH calls this too)."""
+        await require_knowledge_base(self.stores, data)
 
     def task_json(self, task):
         data = TASK.dump(task)
@@ -63,6 +80,7 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
 
     async def post(self):
         data = self.load(schemas.CreateTaskSchema())
+        await self.check_parent(data)
         task = await self.orchestrator.create_task(data)
         self.set_header("Location", "/api/tasks/%d" % task["id"])
         self.write_json(self.task_json(task), status=201)  # as it was when started
@@ -123,11 +141,16 @@ class WorkflowRunApi(TaskApiMixin, ApiHandler):
 
 
 class CheckApi(ApiHandler):
-    """Run the hallucination detector on a text, or on a stored assistant message."""
+    """Run the hallucination detector on a text, or on a stored assistant message; a
+    knowledge base's text joins the sources it is grounded in."""
 
     async def post(self):
         data = self.load(CheckSchema())
         text, question, model = data["text"], data["question"], data["model"]
+        sources = data["sources"]
+        if await require_knowledge_base(self.stores, data) is not None:
+            sources = sources + [await self.stores.knowledge_bases.text(
+                data["knowledge_base_id"])]
         if data["message_id"] is not None:
             text, asked, used = await self.message_and_question(data["message_id"])
             question, model = question or asked, model or used
@@ -137,7 +160,7 @@ class CheckApi(ApiHandler):
         if samples is None and not question:
             samples = 0
         report = await self.services["checker"].check(
-            text, question=question, sources=data["sources"], samples=samples, model=model)
+            text, question=question, sources=sources, samples=samples, model=model)
         self.write_json(report)
 
     async def message_and_question(self, message_id):

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "knowledge_base_id",
                "check_answers", "subtasks")
 DONE = ("completed", "failed", "cancelled")
+PLAN_EXCERPT_TOKENS = 300   # the planner only needs to know what the knowledge base is about
 
 
 class OrchestratorError(Exception):
@@ -276,7 +277,11 @@ class Orchestrator(SubtaskRunner):
     async def _make_plan(self, task):
         """(subtasks, note): a valid plan, or one subtask and a note saying why."""
         instructions = await self.stores.instructions.active()
-        messages = plan_messages(task, instructions)
+        reference = await self._reference(task)
+        if reference:
+            reference = dict(reference, text=self.lmstudio.truncate_to_context(
+                reference["text"], PLAN_EXCERPT_TOKENS))
+        messages = plan_messages(task, instructions, reference)
         model = await self._choose_model(task, None, "chat")
         label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
                  "rows": (task, None)}

@@ -25,7 +25,9 @@ class PlanError(ValueError):
     """The model's answer is not a usable plan; the message says why (and goes back to it)."""
 
 
-def plan_messages(task, instructions=()):
+def plan_messages(task, instructions=(), excerpt=None):
+    """The planning request; `excerpt` ({"name", "text"}) is the start of the task's
+    knowledge base, which every step will be given."""
     system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=", ".join(KINDS))
     if instructions:
         system += "\n\nStanding instructions for all work:\n" + "\n".join(
@@ -33,6 +35,9 @@ def plan_messages(task, instructions=()):
     user = "Task: %s" % task["title"]
     if task.get("description"):
         user += "\n\n%s" % task["description"]
+    if excerpt:
+        user += ('\n\nEvery subtask will be given the knowledge base "%s" as reference. '
+                 "It begins:\n%s" % (excerpt["name"], excerpt["text"]))
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

@@ -10,6 +10,9 @@ DEFAULT_CONTEXT = 4096
 STEP_SYSTEM = ("You are doing one step of a larger task. Do this step only and answer with "
                "its result, without repeating the instructions.")
 RESERVED = ("previous",)
+REFERENCE_START = ('Reference material from the knowledge base "%s" (rely on it for facts; '
+                   "do not state figures or names it does not support):\n<<<REFERENCE")
+REFERENCE_END = "REFERENCE>>>"
 
 
 class WorkflowInputError(ValueError):
@@ -36,8 +39,17 @@ def budget_each(lmstudio, context_length, fixed_text, count):
     return max(64, spare // max(1, count))
 
 
-def step_messages(lmstudio, task, subtask, earlier, instructions, context_length):
-    """Messages for a planned subtask; `earlier` maps position -> finished subtask row."""
+def reference_section(lmstudio, reference, max_tokens):
+    """A knowledge base's text ({"name", "text"}) as a delimited part of a prompt, cut to
+    `max_tokens` so that it shares the window with the rest."""
+    text = lmstudio.truncate_to_context(reference["text"], max_tokens)
+    return "%s\n%s\n%s" % (REFERENCE_START % reference["name"], text, REFERENCE_END)
+
+
+def step_messages(lmstudio, task, subtask, earlier, instructions, context_length,
+                  reference=None):
+    """Messages for a planned subtask; `earlier` maps position -> finished subtask row, and
+    `reference` ({"name", "text"}) is the task's knowledge base, if any."""
     deps = [earlier[p] for p in subtask["depends_on"] or [] if p in earlier]
     head = "Overall task: %s" % task["title"]
     if task.get("description"):
@@ -46,8 +58,11 @@ def step_messages(lmstudio, task, subtask, earlier, instructions, context_length
     if subtask.get("description"):
         step += "\n%s" % subtask["description"]
     parts = [head]
+    # The base's text takes one share of the window, like each earlier result.
+    each = budget_each(lmstudio, context_length, head + step, len(deps) + bool(reference))
+    if reference:
+        parts.append(reference_section(lmstudio, reference, each))
     if deps:
-        each = budget_each(lmstudio, context_length, head + step, len(deps))
         parts.append("Results of the steps this one builds on:")
         parts.extend("## %s\n%s" % (d["title"], lmstudio.truncate_to_context(d["result"] or "",
                                                                              each))
@@ -57,8 +72,10 @@ def step_messages(lmstudio, task, subtask, earlier, instructions, context_length
         {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_length):
-    """Messages for a workflow step: its prompt with {{previous}} and {{<step name>}} filled."""
+def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_length,
+                           reference=None):
+    """Messages for a workflow step: its prompt with {{previous}} and {{<step name>}} filled,
+    after the task's knowledge base (`reference`) when it has one."""
     body = subtask["description"] or ""
     names = [n for n in templating.variables(body)]
     done = sorted(earlier.values(), key=lambda s: s["position"])
@@ -67,11 +84,13 @@ def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_len
     if before:
         values["previous"] = before[-1]["result"] or ""
     used = [n for n in names if n in values]
+    each = budget_each(lmstudio, context_length, body, len(used) + bool(reference))
     if used:
-        each = budget_each(lmstudio, context_length, body, len(used))
         values = {n: lmstudio.truncate_to_context(values[n], each) for n in used}
-    return system_message(instructions) + [
-        {"role": "user", "content": templating.render(body, values)}]
+    content = templating.render(body, values)
+    if reference:
+        content = reference_section(lmstudio, reference, each) + "\n\n" + content
+    return system_message(instructions) + [{"role": "user", "content": content}]
 
 
 def leaf_results(subtasks):

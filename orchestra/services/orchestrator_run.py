@@ -29,13 +29,15 @@ class SubtaskRunner:
         began = time.monotonic()
         task_id = task["id"]
         instructions = await self.stores.instructions.active()
+        reference = await self._reference(task)
         subtasks = dependency_order(await self.stores.subtasks.of_task(task_id))
         finished = {s["position"]: s for s in subtasks if s["status"] == "completed"}
         try:
             for subtask in subtasks:
                 if subtask["status"] == "completed":
                     continue
-                subtask = await self._run_subtask(task, subtask, finished, instructions)
+                subtask = await self._run_subtask(task, subtask, finished, instructions,
+                                                  reference)
                 if subtask["status"] == "failed":
                     await self._add_duration(task_id, began)
                     return await self._set_task(
@@ -57,16 +59,25 @@ class SubtaskRunner:
         await self.stores.tasks.update(task_id, {"duration_ms": (row["duration_ms"] or 0)
                                                  + elapsed})
 
-    async def _run_subtask(self, task, subtask, finished, instructions):
+    async def _reference(self, task):
+        """The task's knowledge base as {"name", "text"}; None without one (or when none of
+        its sources is ready: an empty base grounds nothing)."""
+        if task.get("knowledge_base_id") is None:
+            return None
+        base = await self.stores.knowledge_bases.get(task["knowledge_base_id"])
+        text = await self.stores.knowledge_bases.text(base["id"]) if base else ""
+        return {"name": base["name"], "text": text} if text.strip() else None
+
+    async def _run_subtask(self, task, subtask, finished, instructions, reference):
         task_id, sub_id = task["id"], subtask["id"]
         model = await self._choose_model(task, subtask, subtask["kind"] or "chat")
         context = await self._context_length(model)
         if task["workflow_id"] is not None:
             messages = prompts.workflow_step_messages(self.lmstudio, subtask, finished,
-                                                      instructions, context)
+                                                      instructions, context, reference)
         else:
             messages = prompts.step_messages(self.lmstudio, task, subtask, finished,
-                                             instructions, context)
+                                             instructions, context, reference)
         label = {"task_id": task_id, "subtask_id": sub_id, "title": subtask["title"],
                  "rows": (task, subtask)}
         began = time.monotonic()
@@ -81,7 +92,7 @@ class SubtaskRunner:
             text, report = result["text"], None
             if task["check_answers"]:
                 text, report = await self._checked(task, subtask, messages, result, finished,
-                                                   label, usage)
+                                                   label, usage, reference)
                 attempts += report.get("reasked", 0)
         except (LMStudioError, EmptyAnswer) as error:
             attempts += self.retries + 1 if getattr(error, "transient", False) else 1
@@ -96,12 +107,20 @@ class SubtaskRunner:
             verdict=report, score=report["score"] if report else None,
             **self._spent(began, usage))
 
-    async def _checked(self, task, subtask, messages, result, finished, label, usage):
-        """(final text, report): check the answer; re-ask once, with the flags, if suspect."""
+    async def _checked(self, task, subtask, messages, result, finished, label, usage,
+                       reference):
+        """(final text, report): check the answer; re-ask once, with the flags, if suspect.
+
+        Answers are grounded in the task's knowledge base (whatever their kind) when it has
+        one, summaries in the task's description otherwise; both also in the results they
+        build on."""
         sources = None
-        if subtask["kind"] == "summarization":
+        if reference or subtask["kind"] == "summarization":
             sources = [task["description"] or ""] + [
-                finished[p]["result"] or "" for p in subtask["depends_on"] if p in finished]
+                finished[p]["result"] or "" for p in subtask["depends_on"] or []
+                if p in finished]
+            if reference:
+                sources.insert(0, reference["text"])
         check_label = {k: v for k, v in label.items() if k != "rows"}
 
         async def check(text, finish_reason):

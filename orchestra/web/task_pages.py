@@ -63,21 +63,29 @@ class TaskFormPage(TaskPageMixin, BaseHandler):
         data = {"title": form.get("title", ""), "description": form.get("description", ""),
                 "priority": form.get("priority", "medium"),
                 "model": form.get("model") or None, "checkAnswers": "checkAnswers" in form,
-                "autoRun": "autoRun" in form}
+                "autoRun": "autoRun" in form,
+                "knowledgeBaseId": form.get("knowledgeBaseId") or None}
         subtasks = parse_subtask_lines(form.get("subtasks"))
         if subtasks:
             data["subtasks"] = subtasks
         try:
             loaded = schemas.CreateTaskSchema().load(data)
+            await self.check_knowledge_base(loaded)
         except ValidationError as e:
             return await self.show(dict(data, subtasks=form.get("subtasks", "")),
                                    form_errors(e.messages), status=400)
         task = await self.orchestrator.create_task(loaded)
         self.redirect(self.reverse_url("task", task["id"]))
 
+    async def check_knowledge_base(self, data):
+        id = data.get("knowledge_base_id")
+        if id is not None and await self.stores.knowledge_bases.get(id) is None:
+            raise ValidationError({"knowledgeBaseId": ["No such record."]})
+
     async def show(self, form, errors, status=None):
         self.render_template("task_form.html", form=form, errors=errors, status=status,
-                             priorities=PRIORITIES, models=await self.model_ids())
+                             priorities=PRIORITIES, models=await self.model_ids(),
+                             knowledge_bases=await self.stores.knowledge_bases.list(limit=200))
 
     async def model_ids(self):
         try:
@@ -91,7 +99,11 @@ class TaskPage(TaskPageMixin, BaseHandler):
         task = await self.stores.tasks.get(int(id))
         if task is None:
             raise tornado.web.HTTPError(404, "No task with id %s." % id)
-        self.render_template("task.html", task=task, queue=self.orchestrator.queue(task["id"]))
+        base = None
+        if task["knowledge_base_id"] is not None:
+            base = await self.stores.knowledge_bases.get(task["knowledge_base_id"])
+        self.render_template("task.html", task=task, knowledge_base=base,
+                             queue=self.orchestrator.queue(task["id"]))
 
 
 class WorkflowRunPage(TaskPageMixin, BaseHandler):

@@ -212,7 +212,7 @@ class Orchestrator(SubtaskRunner):
         return await self._stopped(task_id, "cancelled")
 
     async def run_workflow(self, workflow_id, values, title=None, model=None,
-                           check_answers=True, auto_run=True):
+                           check_answers=True, auto_run=True, knowledge_base_id=None):
         """A task whose subtasks are the workflow's steps with `values` filled in."""
         workflow = await self.stores.workflows.get(workflow_id)
         if workflow is None:
@@ -228,7 +228,8 @@ class Orchestrator(SubtaskRunner):
         return await self.create_task({
             "title": (title or "Run of %s" % workflow["name"])[:200],
             "description": description, "workflow_id": workflow_id, "model": model,
-            "check_answers": check_answers, "subtasks": subtasks, "auto_run": auto_run})
+            "check_answers": check_answers, "subtasks": subtasks, "auto_run": auto_run,
+            "knowledge_base_id": knowledge_base_id})
 
     async def workflow_templates(self, workflow):
         ids = {s["template_id"] for s in workflow["steps"] if s.get("template_id") is not None}

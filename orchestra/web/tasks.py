@@ -27,6 +27,8 @@ class RunWorkflowSchema(Schema):
     model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
     check_answers = fields.Boolean(data_key="checkAnswers", load_default=True)
     auto_run = fields.Boolean(data_key="autoRun", load_default=True)
+    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", load_default=None,
+                                       validate=validate.Range(min=1))
 
 
 class CheckSchema(Schema):
@@ -132,6 +134,7 @@ class QueueApi(TaskApiMixin, ApiHandler):
 class WorkflowRunApi(TaskApiMixin, ApiHandler):
     async def post(self, id):
         data = self.load(RunWorkflowSchema())
+        await require_knowledge_base(self.stores, data)
         try:
             task = await self.orchestrator.run_workflow(int(id), data.pop("variables"), **data)
         except WorkflowInputError as e:

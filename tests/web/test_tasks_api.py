@@ -82,6 +82,20 @@ async def test_create_validates_like_the_generic_api(fetch):
 
 
 @pytest.mark.gen_test
+async def test_workflow_run_can_draw_on_a_knowledge_base(fetch):
+    workflow = await make_workflow(fetch)
+    values = {"variables": {"topic": "tea", "audience": "children"}, "autoRun": False}
+    r = await fetch("/api/workflows/%d/run" % workflow["id"], method="POST",
+                    json=dict(values, knowledgeBaseId=77))
+    assert r.code == 400 and r.json()["fields"] == {"knowledgeBaseId": ["No such record."]}
+    assert (await fetch("/api/tasks")).json()["total"] == 0
+    base = (await fetch("/api/knowledge-bases", method="POST", json={"name": "Tea"})).json()
+    r = await fetch("/api/workflows/%d/run" % workflow["id"], method="POST",
+                    json=dict(values, knowledgeBaseId=base["id"]))
+    assert r.code == 201 and r.json()["knowledgeBaseId"] == base["id"]
+
+
+@pytest.mark.gen_test
 async def test_hand_written_subtasks_then_plan_then_run(fetch, orchestrator, script):
     created = (await fetch("/api/tasks", method="POST", json={
         "title": "Tea", "checkAnswers": False,

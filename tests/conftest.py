@@ -85,6 +85,14 @@ def app(config, io_loop):
     io_loop.run_sync(lambda: close_app(application))
 
 
+@pytest.fixture
+def orchestrator(app):
+    """The app's Orchestrator, retrying without pauses (the retries still happen)."""
+    orch = app.settings["services"]["orchestrator"]
+    orch.retry_backoff = 0
+    return orch
+
+
 class Response:
     """An HTTP response with its body decoded as JSON where it is JSON."""
 

@@ -38,13 +38,6 @@ class Events:
 
 
 @pytest.fixture
-def orchestrator(app):
-    orch = app.settings["services"]["orchestrator"]
-    orch.retry_backoff = 0  # retries are still made; waiting between them only slows tests
-    return orch
-
-
-@pytest.fixture
 def events(app):
     return Events(app.settings["hub"])
 

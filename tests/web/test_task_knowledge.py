@@ -13,13 +13,6 @@ FACTS = "Sencha is steamed soon after picking. A cup of sencha holds about 30 mg
 
 
 @pytest.fixture
-def orchestrator(app):
-    orch = app.settings["services"]["orchestrator"]
-    orch.retry_backoff = 0
-    return orch
-
-
-@pytest.fixture
 def script(fake_lmstudio):
     script = ModelScript(plans=[plan_json(("Facts", "List facts"),
                                           ("Text", "Write the text", [1]))],

@@ -11,13 +11,6 @@ MODEL = "qwen2.5-7b-instruct"
 
 
 @pytest.fixture
-def orchestrator(app):
-    orch = app.settings["services"]["orchestrator"]
-    orch.retry_backoff = 0
-    return orch
-
-
-@pytest.fixture
 def script(fake_lmstudio):
     script = ModelScript(plans=[plan_json(("Facts", "List facts"),
                                           ("Text", "Write the text", [1]))],

@@ -62,9 +62,7 @@ def build_parser():
     sub.add_parser("serve", parents=[common], help="start the web server (the default)",
                    description="Start Orchestra and print the URL to open.")
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
-    models = sub.add_parser("models", parents=[common],
-                            help="list the models LM Studio offers and exit")
-    models.add_argument("--refresh", action="store_true", help="ignored; always asks the server")
+    sub.add_parser("models", parents=[common], help="list the models LM Studio offers and exit")
     return parser
 
 

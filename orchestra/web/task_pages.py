@@ -117,10 +117,16 @@ class WorkflowRunPage(TaskPageMixin, BaseHandler):
         workflow, needed = await self.workflow(id)
         form = self.form_data()
         values = {name: form.get("var-" + name, "") for name in needed}
+        base_id = form.get("knowledgeBaseId") or None
+        if base_id is not None and (not base_id.isdigit()
+                                    or await self.stores.knowledge_bases.get(int(base_id)) is None):
+            return await self.show(workflow, needed, form,
+                                   {"knowledgeBaseId": "No such knowledge base."}, status=400)
         try:
             task = await self.orchestrator.run_workflow(
                 workflow["id"], values, title=form.get("title") or None,
-                model=form.get("model") or None, check_answers="checkAnswers" in form)
+                model=form.get("model") or None, check_answers="checkAnswers" in form,
+                knowledge_base_id=int(base_id) if base_id else None)
         except WorkflowInputError as e:
             errors = {"var-" + k: " ".join(v) for k, v in
                       (e.fields.get("variables") or {}).items()} or {"_form": e.message}
@@ -136,7 +142,8 @@ class WorkflowRunPage(TaskPageMixin, BaseHandler):
 
     async def show(self, workflow, needed, form, errors, status=None):
         self.render_template("workflow_run.html", workflow=workflow, variables=needed,
-                             form=form, errors=errors, status=status)
+                             form=form, errors=errors, status=status,
+                             knowledge_bases=await self.stores.knowledge_bases.list(limit=200))
 
 
 routes = [

@@ -309,6 +309,24 @@ async def test_workflow_run_page(fetch, orchestrator, script):
 
 
 @pytest.mark.gen_test
+async def test_workflow_run_page_can_pick_a_knowledge_base(fetch):
+    workflow = await make_workflow(fetch)
+    base = (await fetch("/api/knowledge-bases", method="POST",
+                        json={"name": "Tea <notes>"})).json()
+    page = await fetch("/workflows/%d/run" % workflow["id"])
+    assert '<option value="%d">Tea &lt;notes&gt;</option>' % base["id"] in page.text
+    values = {"var-topic": "tea", "var-audience": "kids"}
+    r = await fetch("/workflows/%d/run" % workflow["id"], method="POST",
+                    **form(**values, knowledgeBaseId="999"))
+    assert r.code == 400 and "No such knowledge base." in r.text and ">kids</textarea>" in r.text
+    assert (await fetch("/api/tasks")).json()["total"] == 0
+    r = await fetch("/workflows/%d/run" % workflow["id"], method="POST",
+                    **form(**values, knowledgeBaseId=str(base["id"])))
+    task_id = int(r.headers["Location"].rsplit("/", 1)[1])
+    assert (await fetch("/api/tasks/%d" % task_id)).json()["knowledgeBaseId"] == base["id"]
+
+
+@pytest.mark.gen_test
 async def test_subtasks_written_by_hand_replace_the_plan_but_not_while_running(
         fetch, orchestrator, script, fake_lmstudio):
     created = (await fetch("/api/tasks", method="POST", json={

@@ -18,6 +18,7 @@ _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$|^\s*\|?\s*:?-{3,}")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|(?<!\w)_(?=\S))")
+_LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_\n]{1,40}?(?::(?:\*\*|__)|(?:\*\*|__):)\s*")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _BOLD_LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_]{1,60}?)(?:\*\*|__)\s*:?\s*$")
 # A sentence ends at . ! ? followed by space and an opening capital, digit or quote; not
@@ -45,12 +46,17 @@ def markdown_lines(text):
     """The text's lines with Markdown syntax removed; lines that are not prose are dropped."""
     text = _FENCE.sub("\n", text or "")
     lines = []
-    for line in text.splitlines():
+    raw = text.splitlines()
+    for index, line in enumerate(raw):
         if not line.strip() or _HEADING.match(line) or _RULE.match(line):
             continue
         if _BOLD_LABEL.match(line):
             continue
+        following = raw[index + 1] if index + 1 < len(raw) else ""
+        if line.strip().startswith("|") and _RULE.match(following):
+            continue    # a table's header row names columns, it states nothing
         line = _BULLET.sub("", line)
+        line = _LABEL.sub("", line)
         if line.strip().startswith("|"):
             line = ", ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
         line = _LINK.sub(r"\1", line)
@@ -96,7 +102,8 @@ def split_clauses(sentence):
         return [sentence]
     merged = [parts[0]]
     for part in parts[1:]:
-        if _has_fact(part) and _has_fact(merged[-1]):
+        joined = sentence[sentence.find(merged[-1]) + len(merged[-1]):sentence.find(part)]
+        if ";" in joined or (_has_fact(part) and _has_fact(merged[-1])):
             merged.append(part)
         else:
             merged[-1] = sentence[sentence.find(merged[-1]):sentence.find(part) + len(part)]

@@ -26,7 +26,8 @@ class Passage:
         self.stems = content_stems(text)
         self.lowered = {t.lower() for t in toks if t[0].isalpha()}
         self.numbers = numbers(text)
-        self.names = {part for name in names(text) for part in name}
+        self.name_runs = names(text)
+        self.names = {part for name in self.name_runs for part in name}
         self.negated = negated(text)
         self.clauses = [(c, content_stems(c), {p for n in names(c) for p in n}, negated(c),
                          {t.lower() for t in tokens(c)}) for c in split_clauses(text)]

@@ -19,13 +19,14 @@ SUPPORTED, CONTRADICTED, UNSUPPORTED, UNCHECKED = (
 SUPPORTED_FROM = 0.7        # a claim's probability at or above this counts as supported
 CONTRADICTION_SCORE = 0.08
 TOP_PASSAGES = 3
-SAME_RELATION = 0.6         # share of the claim's other words a passage must state
+SAME_RELATION = 0.5         # share of the claim's other words a passage must state
 _OPPOSITES = [("increase", "decrease"), ("rose", "fell"), ("rise", "fall"), ("more", "less"),
               ("higher", "lower"), ("larger", "smaller"), ("largest", "smallest"),
               ("before", "after"), ("first", "last"), ("north", "south"), ("east", "west"),
               ("won", "lost"), ("open", "closed"), ("true", "false"), ("oldest", "youngest"),
               ("longest", "shortest"), ("above", "below"), ("gained", "lost"),
-              ("minimum", "maximum"), ("older", "younger"), ("inside", "outside"),
+              ("minimum", "maximum"), ("away", "towards"), ("away", "toward"),
+              ("shorter", "longer"), ("cheaper", "expensive"), ("less", "more"), ("older", "younger"), ("inside", "outside"),
               ("accepted", "rejected"), ("allowed", "banned"), ("hot", "cold"),
               ("faster", "slower"), ("increased", "decreased"), ("heavier", "lighter"),
               ("cheaper", "dearer"), ("synchronous", "asynchronous"), ("odd", "even")]
@@ -49,7 +50,7 @@ def judge_claim(claim, evidence, translation=False):
     claim_names = [n for n in names(claim)]
     name_stems = {part for name in claim_names for part in name}
     claim_numbers = numbers(claim)
-    specific = {w for w in claim_stems if w not in COMMON_STEMS}
+    specific = claim_stems - COMMON_STEMS
     if not claim_numbers and not claim_names and len(specific) < 2:
         return result(UNCHECKED, 0.5, reasons=["No checkable fact."])
     ranked = evidence.search(claim, TOP_PASSAGES)
@@ -61,20 +62,17 @@ def judge_claim(claim, evidence, translation=False):
     top = [p for _, p in ranked]
     near = set().union(*(p.stems | p.names for p in top))
     idf = evidence.idf
-    total = found = 0.0
-    missing_words = []
-    for word in claim_stems:
-        weight = word_weight(word, idf) * (2.0 if word in name_stems else 1.0)
-        total += weight
-        if word in near:
-            found += weight
-        else:
-            missing_words.append(word)
-    coverage = found / total if total else 1.0
+    weights = {w: word_weight(w, idf) * (2.0 if w in name_stems else 1.0) for w in claim_stems}
+    total = sum(weights.values()) or 1.0
+    missing_words = [w for w in claim_stems if w not in near]
+    # One passage should state the claim; words scattered over several count for less.
+    best = max(sum(v for w, v in weights.items() if w in p.stems | p.names) for p in top)
+    spread = sum(v for w, v in weights.items() if w in near)
+    coverage = (0.8 * best + 0.2 * spread) / total if claim_stems else 1.0
     reasons, score = [], coverage
     missing = []
     for name in claim_names:
-        if not any(set(name) <= (p.names | p.stems) for p in top):
+        if not any(name_in(name, p.names | p.stems, p.name_runs) for p in top):
             missing.append(_show(claim, name))
             score *= 0.55 if evidence.contains_name(name) else 0.45
     contradiction = (_number_conflict(claim_numbers, top, claim_stems, idf)
@@ -88,8 +86,9 @@ def judge_claim(claim, evidence, translation=False):
             missing.append(number.raw)
             score *= 0.3
     if (claim_numbers or claim_names) and not missing:
-        # Every figure and name is bound to a passage: other words are paraphrase's to vary.
-        score = max(score, 0.55 + 0.45 * coverage)
+        # Every figure and name is bound to a passage: other words are paraphrase's to vary,
+        # and a claim with no specific word of its own rests on them alone.
+        score = max(score, 0.55 + 0.45 * coverage, 0.0 if specific else 0.8)
     if missing:
         reasons.append("Not found in the sources: %s." % ", ".join(missing))
     elif coverage < SUPPORTED_FROM and missing_words:
@@ -116,10 +115,24 @@ def _overlap(words, other, idf):
     return sum(idf(w) for w in words & other)
 
 
+def name_in(name, stems, runs=()):
+    """A name (tuple of stems) is there when its last word and half of it are: "Roman
+    Colosseum" meets "the Colosseum", "Maurice Koechlin" does not meet "Maurice Ravel", and
+    "North Sea" does not meet "Black Sea" (same last word, another name before it)."""
+    present = sum(part in stems for part in name)
+    if name[-1] not in stems or present * 2 < len(name):
+        return False
+    if present < len(name):
+        return not any(len(run) > 1 and run[-1] == name[-1] and run != name for run in runs)
+    return True
+
+
 def _number_found(number, passages, claim_stems):
-    """The figure (or one it rounds from) is in a passage that shares the claim's words."""
+    """The figure (or one it rounds from) is in a passage that shares the claim's words;
+    a claim with no specific word of its own ("The year was 1928.") cannot be bound."""
+    specific = claim_stems - COMMON_STEMS
     for passage in passages:
-        if not passage.stems & claim_stems and number.context:
+        if specific and number.context and not passage.stems & claim_stems:
             continue
         if any(number.matches(other) for other in passage.numbers):
             return True
@@ -131,41 +144,68 @@ def _number_conflict(claim_numbers, passages, claim_stems, idf):
     for number in claim_numbers:
         if not number.context:
             continue
-        best_match, best_other, other_raw = 0.0, 0.0, None
+        best_match, best_other, other_raw, dated = 0.0, 0.0, None, False
         for passage in passages:
             for other in passage.numbers:
                 if (other.kind == "percent") != (number.kind == "percent"):
                     continue
-                context = other.context
-                bound = _overlap(number.context, context, idf)
+                if number.unit and other.unit and other.unit != number.unit and any(
+                        number.matches(same) for same in passage.numbers):
+                    continue    # "3,625 kg, or 3.625 tonnes": the tonnes are the claim's
+                bound = _overlap(number.context, other.context, idf)
                 if number.matches(other):
                     best_match = max(best_match, bound + 0.01)
+                    dated |= number.kind == "year" and bool(passage.stems & claim_stems)
                 elif bound > best_other:
                     best_other, other_raw = bound, other.raw
-        if best_other > 0 and best_other > best_match and (
-                best_other >= 0.5 * sum(idf(w) for w in number.context)):
+        # Only the context words the sources know can bind a figure to what it counts.
+        known = sum(idf(w) for w in number.context if w in _known(passages))
+        if dated or not known:
+            continue    # a date in a passage about the claim dates it, whatever its clause
+        if best_other > 0 and best_other > best_match and best_match <= 0.01 + 1e-9 and (
+                best_other >= 0.5 * known):
+            return "The sources give %s for this, not %s." % (other_raw, number.raw)
+        if best_other > 0 and best_other > best_match and best_match == 0.0 and (
+                best_other >= 0.5 * known):
             return "The sources give %s for this, not %s." % (other_raw, number.raw)
     return None
 
 
+def _known(passages):
+    return set().union(*(p.stems | p.names for p in passages))
+
+
 def _entity_swap(claim, claim_names, name_stems, claim_stems, passages, idf):
-    """A name absent from the passage that states the rest of the claim, which names
-    someone or something else instead: "Berlin is the capital of France"."""
-    missing = [n for n in claim_names if not any(set(n) <= p.names | p.stems for p in passages)]
-    if not missing:
+    """A clause that states what the claim says but names someone or something else:
+    "Berlin is the capital of France" against "The capital of France is Paris", or "Oracle
+    owns PostgreSQL" against "MySQL is owned by Oracle"."""
+    if not claim_names:
         return None
-    rest = claim_stems - {part for n in missing for part in n}
-    if not rest:
+    rest = claim_stems - name_stems
+    if not rest - COMMON_STEMS:
         return None
     weight = sum(idf(w) for w in rest)
-    for passage in passages:
-        stated = _overlap(rest, passage.stems | passage.names, idf)
-        others = passage.names - name_stems - claim_stems
-        if weight and stated / weight >= SAME_RELATION and others:
-            instead = [t for t in tokens(passage.text)
-                       if t[0].isupper() and stem(t) in others]
-            return "The sources name %s here, not %s." % (
-                instead[0] if instead else sorted(others)[0], _show(claim, missing[0]))
+    clauses = [(_overlap(rest, c[1] | c[2], idf), c) for p in passages for c in p.clauses]
+    most = max(stated for stated, _ in clauses) if clauses else 0.0
+    # Only the clauses that state the claim's relation best: a looser one elsewhere in the
+    # sources ("Subversion does not store ...") is not the claim's subject.
+    stating = [c for stated, c in clauses if stated >= SAME_RELATION * weight and
+               stated >= most - 1e-9]
+    for text, stems, clause_names, _, _ in stating:
+        words = stems | clause_names
+        absent = [n for n in claim_names if not name_in(n, words)]
+        others = clause_names - name_stems - claim_stems
+        if not absent or not others:
+            continue
+        if any(all(name_in(n, c[1] | c[2]) for n in absent) for c in stating):
+            if len(absent) == len(claim_names):
+                continue    # another clause states it of the claim's own names
+            holding = [c for c in stating if all(name_in(n, c[1] | c[2]) for n in claim_names)]
+            if holding:
+                continue
+        instead = [t for t in tokens(text) if t[0].isupper() and stem(t) in others]
+        return "The sources name %s here, not %s." % (
+            instead[0] if instead else sorted(others)[0], _show(claim, absent[0]))
     return None
 
 
@@ -183,7 +223,8 @@ def _relation_swap(claim_names, name_stems, claim_stems, passages):
             if not holding or any(c[1] & predicate for c in holding):
                 continue
             elsewhere = [c for c in passage.clauses if c not in holding and
-                         len(c[1] & predicate) * 2 >= len(predicate) and c[2] - name_stems]
+                         len(c[1] & predicate) * 2 >= len(predicate) and
+                         (c[1] | c[2]) - claim_stems - name_stems]   # someone else does it
             if elsewhere:
                 return "In the sources: %s" % holding[0][0].rstrip(".") + "."
     return None
@@ -191,18 +232,22 @@ def _relation_swap(claim_names, name_stems, claim_stems, passages):
 
 def _negation(claim, claim_stems, passages, idf):
     """The clause that states the claim says the opposite (a negation or an antonym)."""
-    weight = sum(idf(w) for w in claim_stems) or 1.0
     claim_words = {t.lower() for t in tokens(claim)}
     claim_negated = negated(claim)
     for passage in passages:
         for text, stems, _, clause_negated, words in passage.clauses:
-            if _overlap(claim_stems, stems, idf) / weight < SAME_RELATION:
+            flipped = {(a, b) for a in claim_words - words
+                       for b in OPPOSITE.get(a, set()) & (words - claim_words)}
+            # The opposite words themselves differ: the rest must be the same relation.
+            plain = claim_stems - {stem(a) for a, _ in flipped}
+            own = stems - {stem(b) for _, b in flipped}
+            shared = sum(word_weight(w, idf) for w in plain & own)
+            if shared < SAME_RELATION * sum(word_weight(w, idf) for w in plain) and not (
+                    shared >= 0.75 * sum(word_weight(w, idf) for w in own)
+                    and len(plain & own) >= 2):
                 continue
-            if clause_negated != claim_negated:
+            if clause_negated != claim_negated or flipped:
                 return "The sources say the opposite: %s" % text
-            for word in claim_words - words:
-                if OPPOSITE.get(word, set()) & (words - claim_words):
-                    return "The sources say the opposite: %s" % text
     return None
 
 

@@ -22,6 +22,7 @@ ourselves out over own same she should so some such than that the their theirs t
 themselves then there these they this those through to too under until up very was we were
 what when where which while who whom why will with would you your yours yourself yourselves
 may might must shall yes around roughly approximately nearly almost per via its it's whose
+mostly mainly largely partly slightly really quite rather just both either
 """.split())
 NEGATIONS = frozenset("not no never none nobody nothing neither nor without cannot".split())
 # Frequent English words: a claim that lacks one of these in the sources has lost little, so
@@ -31,11 +32,18 @@ make made use used many much people like well good new first last great little l
 small big high low way part place thing things time year years day days world work works
 get got give gave take took come came go went know known see seen say said find found
 show shown call called also often usually generally important several various different
-number lot kind sort best better own still even back today one two three four five six
+number lot kind sort best better still even back today one two three four five six
 seven eight nine ten hundred main major famous popular common known began begin around
 early later late today old young next many few full whole able need help mean means
 each every based include includes including list simple following given set sets system
+idea general nice stuff depends depend interesting true obvious sense case fact facts
 """.split())
+# Unit abbreviations meet the words they stand for.
+UNITS = {"km": "kilometre", "kg": "kilogram", "cm": "centimetre", "mm": "millimetre",
+         "mi": "mile", "lb": "pound", "lbs": "pound", "ft": "foot", "feet": "foot",
+         "t": "tonne", "tons": "tonne", "ton": "tonne", "sec": "second", "min": "minute",
+         "hrs": "hour", "hr": "hour", "yr": "year", "yrs": "year", "gb": "gigabyte",
+         "mb": "megabyte", "ghz": "gigahertz", "mph": "miles per hour"}
 CAPITALISED_COMMON = frozenset("""
 The A An In On At It Its This That These Those There Their They We You He She I If When
 While Although However But And Or So Then Also First Second Third Finally Next Yes No Here
@@ -54,13 +62,20 @@ _NUMBER_WORDS = {"zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6
 _HEDGES = frozenset("about around roughly approximately nearly almost some over under "
                     "more less than estimated".split())
 _PERCENT = frozenset(("percent", "per cent", "%"))
+_BEFORE_YEAR = frozenset("in since by until from of year between and to before after during "
+                         "circa c early late mid around".split())
 _RANGE = frozenset(("and", "to", "or", "-", "\u2013"))
 _CLAUSE_BREAK = frozenset(",;:()") | {"and", "but", "while", "whereas", "which", "who"}
 
 
 def stem(word):
     """A light stem: enough to meet plurals, possessives and -ed/-ing forms halfway."""
+    return _stem(word)
+
+
+def _stem(word):
     word = word.lower().replace("\u2019", "'")
+    word = UNITS.get(word, word)
     if word.endswith("'s") or word.endswith("s'"):
         word = word[:-2] if word.endswith("'s") else word[:-1]
     word = word.replace("'", "")
@@ -72,9 +87,11 @@ def stem(word):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
             word = word[:-len(suffix)]
             break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
         word = word[:-1]    # "stopped" -> "stopp" -> "stop"
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+    return word
 
 
 def tokens(text):
@@ -99,6 +116,11 @@ def word_weight(word_stem, idf):
 
 
 COMMON_STEMS = frozenset(stem(w) for w in COMMON)
+UNIT_STEMS = frozenset(stem(w) for w in """
+second minute hour day week month year decade century metre kilometre centimetre millimetre
+mile foot inch kilogram gram tonne pound litre degree celsius fahrenheit kelvin volt watt
+byte kilobyte megabyte gigabyte terabyte hertz gigahertz euro dollar yen pound percent
+""".split())
 
 
 def names(text):
@@ -109,6 +131,9 @@ def names(text):
         capital = is_word(token) and token[0].isupper() and token not in CAPITALISED_COMMON
         if capital and token.lower() not in STOPWORDS:
             run.append(stem(token))
+            if token.lower().endswith(("'s", "\u2019s")):
+                found.append(tuple(run))    # "Tesla's Gigafactory": two names
+                run = []
             continue
         if run:
             found.append(tuple(run))
@@ -126,15 +151,17 @@ def negated(text):
 class Number:
     """One figure in a sentence: its value, how precisely it was written and its context."""
 
-    def __init__(self, raw, value, precision, kind, hedged, context):
+    def __init__(self, raw, value, precision, kind, hedged, context, unit=None):
         self.raw, self.value, self.precision = raw, value, precision
-        self.kind, self.hedged, self.context = kind, hedged, context
+        self.kind, self.hedged, self.context, self.unit = kind, hedged, context, unit
 
     def __repr__(self):
         return "Number(%s=%g, %s)" % (self.raw, self.value, self.kind)
 
     def matches(self, other):
         """True when `other` (from a source) rounds to this claimed figure."""
+        if self.unit and other.unit and self.unit != other.unit:
+            return False    # 8 minutes are not 8 hours
         if {self.kind, other.kind} == {"year", "count"}:
             return self.value == other.value
         if self.kind != other.kind and "year" in (self.kind, other.kind):
@@ -188,8 +215,10 @@ def numbers(text):
             kind = "percent"
         elif currency:
             kind = "money"
-        elif integer and 1000 <= value <= 2100 and not scale:
-            kind = "year"
+        elif integer and 1000 <= value <= 2100 and not scale and (
+                (index and lowered[index - 1] in _BEFORE_YEAR) or not following
+                or following in ".,;:!?)" or following in ("bc", "ad", "ce", "bce")):
+            kind = "year"   # "in 2023" is a date; "employs 2023 people" a count
         else:
             kind = "count"
         hedged = any(w in _HEDGES for w in lowered[max(0, index - 3):index])
@@ -197,7 +226,9 @@ def numbers(text):
         if not context and found and index >= 2 and lowered[index - 1] in _RANGE and (
                 toks[index - 2][0].isdigit() or lowered[index - 2] in _SCALES):
             context = found[-1].context     # "between 1887 and 1889": both about the same
-        found.append(Number(raw, value, precision, kind, hedged, context))
+        after = stem(toks[index + 2]) if scale and index + 2 < len(toks) else stem(following)
+        found.append(Number(raw, value, precision, kind, hedged, context,
+                            after if after in UNIT_STEMS else None))
     return found
 
 
@@ -214,7 +245,8 @@ def _context(toks, index):
                     token[0].isdigit() or token[0] in "$\u20ac\u00a3"):
                 break
             if is_word(token) and low not in STOPWORDS and low not in _SCALES and (
-                    low not in _HEDGES and low not in _PERCENT and len(low) > 1):
+                    low not in _HEDGES and low not in _PERCENT and len(low) > 1) and (
+                    stem(token) not in UNIT_STEMS):     # units are compared on their own
                 words.add(stem(token))
             position += step
     return words

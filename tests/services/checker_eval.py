@@ -455,3 +455,46 @@ KIND_ITEMS = [
      "text": "Autumn moonlight,\na worm digs silently\ninto the chestnut.",
      "sources": ["Write a haiku about autumn."]},
 ]
+
+
+def auc(pairs):
+    """Area under the ROC curve of (suspicion, is_bad) pairs: the chance that a bad answer
+    is more suspicious than a good one (ties count half)."""
+    bad = [s for s, b in pairs if b]
+    good = [s for s, b in pairs if not b]
+    if not bad or not good:
+        return float("nan")
+    wins = sum(1.0 if b > g else 0.5 if b == g else 0.0 for b in bad for g in good)
+    return wins / (len(bad) * len(good))
+
+
+async def evaluate(detector, items, **options):
+    """[(item, report)] for each item, checked as its kind says."""
+    results = []
+    for entry in items:
+        report = await detector.check(entry["text"], sources=entry["sources"],
+                                      kind=entry.get("kind"), samples=0, **options)
+        results.append((entry, report))
+    return results
+
+
+def figures(results):
+    """{category: {"n", "accuracy", "precision", "recall", "auc"}} and "all"; a positive is
+    an answer labelled unsupported or contradicted, flagged when its verdict is not ok."""
+    groups = {}
+    for entry, report in results:
+        groups.setdefault(entry["category"], []).append((entry, report))
+    groups["all"] = list(results)
+    table = {}
+    for name, rows in groups.items():
+        right = sum(r["verdict"] == e["verdict"] for e, r in rows)
+        labelled = [(e, r) for e, r in rows if e["label"] != "none"]
+        bad = [(e, r) for e, r in labelled if e["label"] != "supported"]
+        flagged = [(e, r) for e, r in labelled if r["verdict"] != "ok"]
+        hits = sum(e["label"] != "supported" for e, _ in flagged)
+        table[name] = {
+            "n": len(rows), "accuracy": right / len(rows),
+            "precision": hits / len(flagged) if flagged else float("nan"),
+            "recall": hits / len(bad) if bad else float("nan"),
+            "auc": auc([(1 - r["score"], e["label"] != "supported") for e, r in labelled])}
+    return table

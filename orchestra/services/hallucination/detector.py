@@ -80,8 +80,10 @@ class HallucinationDetector:
             if method:
                 reason = "Unsourced: compared only with %d other answers of the same model." \
                     % taken
+        # A failed sample says nothing against the answer: it leaves claims unchecked.
         checks["response"] = max(0.0, 1.0 - sum(PROBLEM_PENALTY.get(p["code"], 0.2)
-                                                for p in problems))
+                                                for p in problems
+                                                if p["code"] != "sampling_failed"))
         checked = [c for c in claims if c["verdict"] != lexical.UNCHECKED]
         if method and checked:
             share = sum(c["verdict"] == lexical.SUPPORTED for c in checked) / len(checked)
@@ -114,7 +116,7 @@ class HallucinationDetector:
         claimed = 0.5 * sum(scores) / len(scores) + 0.5 * min(scores)
         score = round(min(response, claimed), 3)
         if any(c["verdict"] == lexical.CONTRADICTED for c in checked):
-            return min(score, HALLUCINATED_BELOW - 0.01), HALLUCINATED
+            return round(min(score, HALLUCINATED_BELOW - 0.01), 3), HALLUCINATED
         unsupported = [c for c in checked if c["verdict"] == lexical.UNSUPPORTED]
         if score < HALLUCINATED_BELOW and len(unsupported) >= 2 and (
                 len(unsupported) * 2 > len(checked)):
@@ -154,9 +156,10 @@ class HallucinationDetector:
             except (LMStudioUnavailable, LMStudioTimeout) as error:
                 failure = error.message
                 break
-            except LMStudioError as error:
+            except LMStudioError as error:     # an answer that is no judgement
+                outcomes["asked"] += 1
                 outcomes["dropped"] += 1
-                failure = error.message
+                logger.debug("judgement dropped: %s", error.message)
                 continue
             outcomes["asked"] += 1
             if verdict is None:
@@ -197,10 +200,12 @@ class HallucinationDetector:
         parsed = [consistency.Sample(a) for a in answers]
         claimed = {n.raw for c in claims for n in numbers(c["text"])}
         for claim in claims:
-            share, reason, _ = consistency.support(claim["text"], parsed, claimed)
+            share, reason, instead = consistency.support(claim["text"], parsed, claimed)
+            verdict = lexical.SUPPORTED if share >= 0.5 else lexical.UNSUPPORTED
+            if share == 0 and instead:
+                verdict = lexical.CONTRADICTED  # every sample gives another figure
             claim.update(score=round(share, 3), evidence=[], reasons=[reason] if reason else [],
-                         verdict=lexical.SUPPORTED if share >= 0.5 else lexical.UNSUPPORTED,
-                         method="self-consistency")
+                         verdict=verdict, method="self-consistency")
 
 
 def combine(claim, verdict, passage):

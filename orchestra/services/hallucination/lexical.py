@@ -81,10 +81,12 @@ def judge_claim(claim, evidence, translation=False):
                      or _negation(claim, claim_stems, top, idf))
     if contradiction:
         return result(CONTRADICTED, CONTRADICTION_SCORE, top[:1], [contradiction])
+    missing_names, missing = missing, []
     for number in claim_numbers:
         if not _number_found(number, top, claim_stems):
             missing.append(number.raw)
             score *= 0.3
+    missing += missing_names
     if (claim_numbers or claim_names) and not missing:
         # Every figure and name is bound to a passage: other words are paraphrase's to vary,
         # and a claim with no specific word of its own rests on them alone.

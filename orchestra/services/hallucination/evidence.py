@@ -8,7 +8,7 @@ import logging
 import math
 
 from .claims import split_clauses, split_sentences
-from .text import content_stems, idf_table, names, negated, numbers, stem, tokens
+from .text import content_stems, idf_table, names, negated, normalise, numbers, stem, tokens
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,6 @@ class Evidence:
 
     def quote_found(self, quote):
         """`quote` occurs verbatim in a source (case, spacing and punctuation aside)."""
-        from .text import normalise
         wanted = normalise(quote)
         if len(wanted) < 8:
             return None

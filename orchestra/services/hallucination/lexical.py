@@ -20,13 +20,14 @@ SUPPORTED_FROM = 0.7        # a claim's probability at or above this counts as s
 CONTRADICTION_SCORE = 0.08
 TOP_PASSAGES = 3
 SAME_RELATION = 0.5         # share of the claim's other words a passage must state
-_OPPOSITES = [("increase", "decrease"), ("rose", "fell"), ("rise", "fall"), ("more", "less"),
+_OPPOSITES = [("increase", "decrease"), ("rose", "fell"), ("rise", "fall"),
               ("higher", "lower"), ("larger", "smaller"), ("largest", "smallest"),
               ("before", "after"), ("first", "last"), ("north", "south"), ("east", "west"),
               ("won", "lost"), ("open", "closed"), ("true", "false"), ("oldest", "youngest"),
               ("longest", "shortest"), ("above", "below"), ("gained", "lost"),
               ("minimum", "maximum"), ("away", "towards"), ("away", "toward"),
-              ("shorter", "longer"), ("cheaper", "expensive"), ("less", "more"), ("older", "younger"), ("inside", "outside"),
+              ("shorter", "longer"), ("cheaper", "expensive"), ("less", "more"),
+              ("older", "younger"), ("inside", "outside"),
               ("accepted", "rejected"), ("allowed", "banned"), ("hot", "cold"),
               ("faster", "slower"), ("increased", "decreased"), ("heavier", "lighter"),
               ("cheaper", "dearer"), ("synchronous", "asynchronous"), ("odd", "even")]

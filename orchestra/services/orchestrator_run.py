@@ -132,8 +132,8 @@ class SubtaskRunner:
             return report
 
         report = await check(result["text"], result["finish_reason"])
-        if report["verdict"] == OK:
-            return result["text"], report
+        if report["verdict"] == OK or not (report["flags"] or report["problems"]):
+            return result["text"], report   # an unchecked answer has no feedback to act on
         first = {"score": report["score"], "verdict": report["verdict"],
                  "flags": report["flags"]}
         await self._set_subtask(task["id"], subtask["id"], "subtask_retrying",

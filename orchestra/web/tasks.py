@@ -45,6 +45,9 @@ class CheckSchema(Schema):
                                 validate=validate.Range(min=1))
     knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", load_default=None,
                                        validate=validate.Range(min=1))
+    kind = fields.String(load_default=None, validate=validate.OneOf(
+        ("answer", "summarize", "translate", "extract", "code", "creative")))
+    expect_json = fields.Boolean(data_key="expectJson", load_default=False)
 
 
 async def require_knowledge_base(stores, data):
@@ -163,7 +166,8 @@ class CheckApi(ApiHandler):
         if samples is None and not question:
             samples = 0
         report = await self.services["checker"].check(
-            text, question=question, sources=sources, samples=samples, model=model)
+            text, question=question, sources=sources, samples=samples, model=model,
+            kind=data["kind"], expect_json=data["expect_json"])
         self.write_json(report)
 
     async def message_and_question(self, message_id):

@@ -1,12 +1,16 @@
 """The hallucination detector on crafted answers: consistent and inconsistent samples, grounded
-and ungrounded claims, and the response checks; samples come from the fake LM Studio."""
+and ungrounded claims, the model's judgement and the response checks; samples and judgements
+come from the fake LM Studio."""
 
 import itertools
+import json
 
 import pytest
 
 from orchestra.services.gate import ModelGate
-from orchestra.services.hallucination import HallucinationDetector, split_sentences
+from orchestra.services.hallucination import (HallucinationDetector, split_claims,
+                                              split_sentences)
+from orchestra.services.hallucination.text import names, numbers
 from orchestra.services.lmstudio import LMStudioClient
 
 QUESTION = "When was the Eiffel Tower finished, and how tall is it?"
@@ -38,6 +42,7 @@ async def test_consistent_samples_give_ok(detector, fake_lmstudio):
     report = await detector.check(ANSWER, question=QUESTION)
     assert report["verdict"] == "ok" and report["score"] == 1.0
     assert report["flags"] == [] and report["samples"] == 3
+    assert report["reason"].startswith("Unsourced") and report["grounded"] is False
     asked = completions(fake_lmstudio)
     assert len(asked) == 3  # the samples, and nothing fetched from anywhere else
     assert all(body["messages"] == [{"role": "user", "content": QUESTION}] for body in asked)
@@ -80,33 +85,67 @@ async def test_a_claim_missing_from_the_samples_is_flagged(detector, fake_lmstud
 
 @pytest.mark.gen_test
 async def test_grounded_answer_passes(detector):
-    report = await detector.check(ANSWER, sources=[SOURCE])
-    assert report == {"score": 1.0, "verdict": "ok", "flags": [], "problems": [],
-                      "samples": 0, "checks": {"response": 1.0, "grounding": 1.0}}
+    report = await detector.check(ANSWER, sources=[SOURCE], judge=False)
+    assert report["verdict"] == "ok" and report["score"] >= 0.9 and report["grounded"]
+    assert report["flags"] == [] and report["problems"] == [] and report["samples"] == 0
+    assert report["checks"] == {"response": 1.0, "grounding": 1.0}
+    assert [c["text"] for c in report["claims"]] == [
+        "The Eiffel Tower was finished in 1889.", "It is 330 metres tall."]
+    assert all(c["verdict"] == "supported" and c["evidence"] for c in report["claims"])
+    assert report["claims"][1]["evidence"][0] == {
+        "text": "The Eiffel Tower stands 330 metres tall.", "source": 0}
 
 
 @pytest.mark.gen_test
-async def test_numbers_names_and_quotes_absent_from_the_sources_are_flagged(detector):
+async def test_numbers_names_and_contradictions_are_flagged(detector):
     text = ('The Eiffel Tower was finished in 1889. It is 412 metres tall. '
-            'It was designed by Maurice Koechlin. Eiffel said "I ought to be jealous of '
-            'the tower".')
-    report = await detector.check(text, sources=[SOURCE])
+            'It was designed by Maurice Koechlin.')
+    report = await detector.check(text, sources=[SOURCE], judge=False)
     reasons = {f["sentence"]: f["reason"] for f in report["flags"]}
     assert reasons == {
-        "It is 412 metres tall.": "Not found in the sources: 412.",
+        "It is 412 metres tall.": "The sources give 330 for this, not 412.",
         "It was designed by Maurice Koechlin.": "Not found in the sources: Maurice Koechlin.",
-        'Eiffel said "I ought to be jealous of the tower".':
-            'Not found in the sources: "I ought to be jealous of the tower".',
     }
-    assert all(f["method"] == "grounding" for f in report["flags"])
-    assert report["checks"]["grounding"] == 0.25 and report["verdict"] == "likely hallucinated"
+    verdicts = [c["verdict"] for c in report["claims"]]
+    assert verdicts == ["supported", "contradicted", "unsupported"]
+    assert report["verdict"] == "likely hallucinated" and 0 < report["score"] < 0.4
+
+
+@pytest.mark.parametrize("text,source,verdict", [
+    ("Berlin is the capital of France.", "The capital of France is Paris.", "contradicted"),
+    ("Paris is the capital of France.", "The capital of France is Paris.", "supported"),
+    ("About 2.1 million people live in Paris.", "Paris has 2,100,000 inhabitants.",
+     "supported"),
+    ("Apple's revenue was $307 billion.", "Apple's revenue was $307.4 billion.", "supported"),
+    ("Paris is the largest city in the region.", "In comparison, Lyon is smaller.",
+     "unsupported"),
+    ("It employs 2023 people.", "In 2023, the company employs 1,450 people.", "contradicted"),
+    ("Armstrong and Collins walked on the Moon.",
+     "Armstrong and Aldrin walked on the Moon while Collins stayed in orbit.", "contradicted"),
+    ("The bridge is not open to cars.", "The bridge is open to cars.", "contradicted"),
+    ("Prices fell after the merger.", "Prices rose after the merger.", "contradicted"),
+    ("Einstein's theories appeared in 1915.", "Einstein published the theories in 1915.",
+     "supported"),
+])
+@pytest.mark.gen_test
+async def test_claims_are_judged_in_context(detector, text, source, verdict):
+    report = await detector.check(text, sources=[source], judge=False)
+    assert [c["verdict"] for c in report["claims"]] == [verdict], report["claims"]
 
 
 @pytest.mark.gen_test
-async def test_sentences_without_checkable_facts_are_not_held_against_the_answer(detector):
+async def test_sentences_without_checkable_facts_are_unchecked_not_ok(detector):
     report = await detector.check("It is a famous landmark. Many people like it.",
-                                  sources=[SOURCE])
-    assert report["verdict"] == "ok" and report["flags"] == []
+                                  sources=[SOURCE], judge=False)
+    assert report["verdict"] == "unchecked" and report["flags"] == []
+    assert "No claim" in report["reason"] and report["score"] <= 0.5
+
+
+@pytest.mark.gen_test
+async def test_nothing_to_check_against_is_unchecked(detector, fake_lmstudio):
+    report = await detector.check("The Eiffel Tower was finished in 1889.", samples=0)
+    assert report["verdict"] == "unchecked" and "nothing to check" in report["reason"]
+    assert completions(fake_lmstudio) == []
 
 
 @pytest.mark.parametrize("text,finish_reason,code,verdict", [
@@ -126,7 +165,8 @@ async def test_sampling_failures_are_reported_not_raised(detector, fake_lmstudio
     fake_lmstudio.stop()
     report = await detector.check(ANSWER, question=QUESTION, samples=2)
     # Unverified is not "ok": the verdict says so, and the problem says why.
-    assert report["samples"] == 0 and report["verdict"] == "suspect"
+    assert report["samples"] == 0 and report["verdict"] == "unchecked"
+    assert "no samples" in report["reason"]
     assert report["problems"][0]["code"] == "sampling_failed"
     assert "LM Studio is not reachable" in report["problems"][0]["message"]
 
@@ -135,3 +175,128 @@ def test_sentences_split_on_ends_and_list_items():
     text = "First point. Second one!\n- Third item\n2. Fourth item here\nDr"
     assert split_sentences(text) == ["First point.", "Second one!", "Third item",
                                      "Fourth item here"]
+
+
+def test_markdown_is_read_not_checked():
+    text = ("# Tea\n\n**Key facts:**\n\nHere are the facts:\n\n- **Origin:** Sencha comes "
+            "from *Japan*.\n- See [the guide](http://x.example) by Dr. Mori.\n\n```python\n"
+            "print('The code is 42 lines.')\n```\n| Tea | Caffeine |\n|---|---|\n| Sencha | 30 mg |"
+            "\n\nI hope this helps! Do you want more?")
+    assert split_sentences(text) == ["Sencha comes from Japan.", "See the guide by Dr. Mori.",
+                                     "Sencha, 30 mg"]
+
+
+def test_clauses_split_only_where_each_carries_a_fact():
+    claims = [c["text"] for c in split_claims(
+        "Armstrong and Aldrin walked on the Moon while Collins stayed in orbit. "
+        "It uses Python and a REST API. Revenue was 5 million but profit was 2 million.")]
+    assert claims == ["Armstrong and Aldrin walked on the Moon", "Collins stayed in orbit.",
+                      "It uses Python and a REST API.", "Revenue was 5 million",
+                      "profit was 2 million."]
+
+
+@pytest.mark.parametrize("text,value,kind", [
+    ("$307 billion", 307e9, "money"), ("2.1 million people", 2.1e6, "count"),
+    ("2,100,000 people", 2.1e6, "count"), ("1,450 staff", 1450, "count"),
+    ("in 1889.", 1889, "year"), ("employs 2023 people", 2023, "count"),
+    ("45% of", 45, "percent"), ("forty percent", 40, "percent"),
+])
+def test_numbers_are_normalised(text, value, kind):
+    [number] = numbers(text)
+    assert number.value == pytest.approx(value) and number.kind == kind
+
+
+def test_rounding_units_and_context():
+    [claimed] = numbers("307 billion dollars")
+    [exact] = numbers("307.4 billion dollars")
+    [far] = numbers("317 billion dollars")
+    assert claimed.matches(exact) and not claimed.matches(far)
+    [hours] = numbers("8 hours")
+    [minutes] = numbers("8 minutes")
+    assert not hours.matches(minutes)
+    revenue, profit = numbers("Revenue reached 2 million and profit reached 5 million.")
+    assert "revenu" in revenue.context and "profit" not in revenue.context
+
+
+def test_names_include_sentence_openers_and_drop_possessives():
+    assert names("Berlin is the capital of France.") == [("berlin",), ("franc",)]
+    assert names("Einstein's work and Maurice Koechlin") == [("einstein",),
+                                                             ("mauric", "koechlin")]
+    assert names("The answer is here. It is fine.") == []
+
+
+@pytest.mark.parametrize("kind", ["creative", "code"])
+@pytest.mark.gen_test
+async def test_creative_and_code_answers_get_response_checks_only(detector, kind,
+                                                                  fake_lmstudio):
+    report = await detector.check("Old silent pond\nA frog jumps in\nSplash! Silence.",
+                                  question="Write a haiku.", sources=["Write a haiku."],
+                                  kind=kind)
+    assert report["verdict"] == "ok" and report["claims"] == [] and kind in report["reason"]
+    assert completions(fake_lmstudio) == []
+    report = await detector.check("{not json", kind=kind, expect_json=True)
+    assert [p["code"] for p in report["problems"]] == ["invalid_json"]
+    assert report["verdict"] == "suspect"
+
+
+@pytest.mark.gen_test
+async def test_translations_keep_figures_and_names(detector):
+    source = ["Der Turm in Paris wurde 1889 fertiggestellt und ist 330 Meter hoch."]
+    good = await detector.check("The tower in Paris was finished in 1889 and is 330 metres "
+                                "tall.", sources=source, kind="translate", judge=False)
+    assert good["verdict"] == "ok", good
+    bad = await detector.check("The tower in Lyon was finished in 1899.", sources=source,
+                               kind="translate", judge=False)
+    assert bad["verdict"] == "suspect"
+    assert [p["code"] for p in bad["problems"]] == ["omitted"]
+    assert {c["verdict"] for c in bad["claims"]} == {"unsupported"}
+
+
+# -- the model's judgement ------------------------------------------------------------------
+
+def judge_from(table):
+    """A fake judge: answers each claim (found after "Claim: ") from `table`."""
+    def answer(body):
+        claim = body["messages"][-1]["content"].rsplit("Claim: ", 1)[1].strip()
+        verdict, quote = table[claim]
+        return json.dumps({"verdict": verdict, "quote": quote})
+    return answer
+
+
+@pytest.mark.gen_test
+async def test_a_judgement_with_a_verbatim_quote_counts(detector, fake_lmstudio):
+    claim = "The company's staff numbers 1,450."
+    source = "In 2023, the company employs 1450 people at two sites."
+    fake_lmstudio.default_answer = judge_from({claim: (
+        "supported", "the company  EMPLOYS 1450 people")})
+    lexical = await detector.check(claim, sources=[source], judge=False)
+    assert lexical["claims"][0]["verdict"] == "unsupported"
+    report = await detector.check(claim, sources=[source])
+    assert report["claims"][0]["verdict"] == "supported" and report["verdict"] == "ok"
+    assert report["claims"][0]["evidence"][0]["text"] == source
+    assert report["checks"]["judge"] == "1 of 1 judgements kept"
+    asked = completions(fake_lmstudio)
+    assert len(asked) == 1 and asked[0]["temperature"] == 0
+
+
+@pytest.mark.gen_test
+async def test_a_judgement_with_an_invented_quote_is_dropped(detector, fake_lmstudio):
+    claim = "Berlin is the capital of France."
+    fake_lmstudio.default_answer = judge_from({claim: (
+        "supported", "Berlin is the capital of France.")})
+    report = await detector.check(claim, sources=["The capital of France is Paris."])
+    assert report["claims"][0]["verdict"] == "contradicted"
+    assert report["verdict"] == "likely hallucinated"
+    assert report["checks"]["judge"] == "0 of 1 judgements kept"
+
+
+@pytest.mark.gen_test
+async def test_a_judge_that_does_not_answer_json_or_at_all_changes_nothing(
+        detector, fake_lmstudio):
+    fake_lmstudio.default_answer = "I think it is fine."
+    report = await detector.check(ANSWER, sources=[SOURCE])
+    assert report["verdict"] == "ok" and report["checks"]["judge"] == "0 of 2 judgements kept"
+    fake_lmstudio.stop()
+    report = await detector.check(ANSWER, sources=[SOURCE])
+    assert report["verdict"] == "ok"
+    assert report["checks"]["judge"].startswith("unavailable: LM Studio is not reachable")

@@ -151,7 +151,7 @@ async def test_check_grounds_a_text_in_a_base(fetch):
     report = r.json()   # one sentence grounded in the given sources, one in the base
     assert report["verdict"] != "ok" and report["checks"]["grounding"] == 0.667
     assert report["flags"] == [{"sentence": "A large cup holds about 70 mg of caffeine.",
-                                "reason": "Not found in the sources: 70.",
+                                "reason": "The sources give 30 for this, not 70.",
                                 "method": "grounding"}]
     r = await fetch("/api/check", method="POST", json={
         "text": "A cup of sencha holds about 30 mg of caffeine.", "knowledgeBaseId": base["id"]})

@@ -222,6 +222,29 @@ async def test_check_a_text_against_sources(fetch):
 
 
 @pytest.mark.gen_test
+async def test_check_with_nothing_to_check_against_is_unchecked(fetch):
+    r = await fetch("/api/check", method="POST", json={
+        "text": "The Eiffel Tower was finished in 1889."})
+    assert r.code == 200, r.text
+    report = r.json()
+    assert report["verdict"] == "unchecked" and "nothing to check" in report["reason"]
+    assert report["claims"] == [{"text": "The Eiffel Tower was finished in 1889.",
+                                 "verdict": "unchecked", "score": 0.5, "evidence": [],
+                                 "reasons": []}]
+    r = await fetch("/api/check", method="POST", json={
+        "text": "Berlin is the capital of France.",
+        "sources": ["The capital of France is Paris."]})
+    report = r.json()
+    assert report["verdict"] == "likely hallucinated" and report["grounded"] is True
+    assert report["claims"][0]["verdict"] == "contradicted"
+    assert report["claims"][0]["evidence"] == [{"text": "The capital of France is Paris.",
+                                                "source": 0}]
+    r = await fetch("/api/check", method="POST", json={
+        "text": "Old pond\na frog jumps in\nthe sound of water", "kind": "creative"})
+    assert r.json()["verdict"] == "ok" and r.json()["claims"] == []
+
+
+@pytest.mark.gen_test
 async def test_check_a_stored_assistant_message(fetch, fake_lmstudio):
     fake_lmstudio.default_answer = "Paris is the capital of France."
     conversation = (await fetch("/api/conversations", method="POST", json={})).json()
@@ -243,6 +266,10 @@ async def test_check_a_stored_assistant_message(fetch, fake_lmstudio):
 async def test_check_refuses_bad_input(fetch):
     r = await fetch("/api/check", method="POST", json={})
     assert r.code == 400 and r.json()["fields"] == {"text": ["Give a text or a messageId."]}
+    r = await fetch("/api/check", method="POST", json={"text": "   \n "})
+    assert r.code == 400 and r.json()["fields"] == {"text": ["Give a text or a messageId."]}
+    r = await fetch("/api/check", method="POST", json={"text": "x", "kind": "poem"})
+    assert r.code == 400 and "kind" in r.json()["fields"]
     r = await fetch("/api/check", method="POST", json={"text": "x", "samples": 99})
     assert r.code == 400 and "samples" in r.json()["fields"]
     r = await fetch("/api/check", method="POST", json={"messageId": 12345})

@@ -1,0 +1,109 @@
+"""Source passages and their retrieval: each source sentence is a passage, ranked by BM25.
+
+A claim is judged against the few passages that share most of its rarer words, never against
+the sources as one bag of words: a figure or a name elsewhere in the sources is not evidence.
+"""
+
+import logging
+import math
+
+from .claims import split_clauses, split_sentences
+from .text import content_stems, idf_table, names, negated, normalise, numbers, stem, tokens
+
+logger = logging.getLogger(__name__)
+
+BM25_K1, BM25_B = 1.2, 0.75
+
+
+class Passage:
+    """One source sentence with what the checks look at, computed once."""
+
+    def __init__(self, text, source, position):
+        self.text, self.source, self.position = text, source, position
+        toks = tokens(text)
+        self.terms = [stem(t) for t in toks if t[0].isalpha()] + [
+            "#%g" % n.value for n in numbers(text)]
+        self.stems = content_stems(text)
+        self.lowered = {t.lower() for t in toks if t[0].isalpha()}
+        self.numbers = numbers(text)
+        self.name_runs = names(text)
+        self.names = {part for name in self.name_runs for part in name}
+        self.negated = negated(text)
+        self.clauses = [(c, content_stems(c), {p for n in names(c) for p in n}, negated(c),
+                         {t.lower() for t in tokens(c)}) for c in split_clauses(text)]
+
+    def __repr__(self):
+        return "Passage(%r)" % self.text
+
+
+class Evidence:
+    """The passages of a list of sources and a BM25 index over them."""
+
+    def __init__(self, sources):
+        self.passages = []
+        for index, source in enumerate(sources or []):
+            for sentence in split_sentences(source) or ([source.strip()] if source.strip()
+                                                         else []):
+                self.passages.append(Passage(sentence, index, len(self.passages)))
+        self.idf = idf_table(self.passages)
+        self.all_stems = set().union(*(p.stems for p in self.passages)) if self.passages \
+            else set()
+        self.all_words = set().union(*(p.lowered for p in self.passages)) if self.passages \
+            else set()
+        self._frequency = [self._counts(p.terms) for p in self.passages]
+        lengths = [len(p.terms) for p in self.passages]
+        self._average = (sum(lengths) / len(lengths)) if lengths else 1.0
+        documents = {}
+        for passage in self.passages:
+            for term in set(passage.terms):
+                documents[term] = documents.get(term, 0) + 1
+        total = len(self.passages)
+        self._bm25_idf = {term: math.log(1 + (total - df + 0.5) / (df + 0.5))
+                          for term, df in documents.items()}
+
+    def __bool__(self):
+        return bool(self.passages)
+
+    @staticmethod
+    def _counts(terms):
+        counts = {}
+        for term in terms:
+            counts[term] = counts.get(term, 0) + 1
+        return counts
+
+    def search(self, text, k=3):
+        """[(score, Passage)] best first: the passages that share most of `text`'s rare
+        words and figures; passages sharing nothing are left out."""
+        query = {stem(t) for t in tokens(text) if t[0].isalpha()} & set(self._bm25_idf)
+        query = {t for t in query if t in self.all_stems or t in self._bm25_idf}
+        query |= {"#%g" % n.value for n in numbers(text)} & set(self._bm25_idf)
+        ranked = []
+        for passage, frequency in zip(self.passages, self._frequency):
+            score = 0.0
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * len(passage.terms) / self._average)
+            for term in query:
+                count = frequency.get(term, 0)
+                if count:
+                    score += self._bm25_idf[term] * count * (BM25_K1 + 1) / (count + norm)
+            if score > 0:
+                ranked.append((score, passage))
+        ranked.sort(key=lambda pair: (-pair[0], pair[1].position))
+        return ranked[:k]
+
+    def contains_name(self, parts):
+        """A name (tuple of stems) occurs on word boundaries in some passage."""
+        return any(set(parts) <= p.names | p.stems for p in self.passages)
+
+    def quote_found(self, quote):
+        """`quote` occurs verbatim in a source (case, spacing and punctuation aside)."""
+        wanted = normalise(quote)
+        if len(wanted) < 8:
+            return None
+        for passage in self.passages:
+            if wanted in normalise(passage.text):
+                return passage
+        joined = normalise(" ".join(p.text for p in self.passages))
+        if wanted in joined:
+            return next((p for p in self.passages if normalise(p.text)[:20] in wanted
+                         or wanted[:20] in normalise(p.text)), self.passages[0])
+        return None

@@ -431,6 +431,17 @@ ITEMS = [
     item("sentence-initial names", "contradicted", BAD, "Marseille is the largest city "
          "in France.", "Paris is the largest city in France. Marseille is the second "
          "largest."),
+    # -- found by trying the checker by hand --------------------------------------------
+    item("correct paraphrase", "supported", OK,
+         "Water boils at 100 degrees Celsius at sea level.",
+         "At sea level, water boils at 100 \u00b0C."),
+    item("unsupported addition", "unsupported", SUSPECT, "Marie Curie won two Nobel Prizes.",
+         "Marie Curie won the Nobel Prize in Physics in 1903."),
+    item("correct paraphrase", "supported", OK, "The Nile flows into the Mediterranean Sea.",
+         "The Nile empties into the Mediterranean."),
+    item("number swap", "contradicted", BAD,
+         "The bridge is 1,280 metres long and 27 metres wide.",
+         "The bridge is 27 metres long and 1,280 metres wide."),
 ]
 
 # Translations and creative writing: checked the way their kind allows.

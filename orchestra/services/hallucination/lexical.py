@@ -118,11 +118,20 @@ def _overlap(words, other, idf):
     return sum(idf(w) for w in words & other)
 
 
+# Last words that only say what kind of place or body a name is.
+GENERIC_HEADS = frozenset(stem(w) for w in """
+sea ocean river lake mountain mountains island islands desert city state county province
+university college company corporation inc ltd group bay gulf strait canal valley park
+""".split())
+
+
 def name_in(name, stems, runs=()):
     """A name (tuple of stems) is there when its last word and half of it are: "Roman
     Colosseum" meets "the Colosseum", "Maurice Koechlin" does not meet "Maurice Ravel", and
     "North Sea" does not meet "Black Sea" (same last word, another name before it)."""
     present = sum(part in stems for part in name)
+    if len(name) > 1 and name[-1] in GENERIC_HEADS and all(p in stems for p in name[:-1]):
+        return True     # "the Mediterranean Sea" meets "the Mediterranean"
     if name[-1] not in stems or present * 2 < len(name):
         return False
     if present < len(name):
@@ -150,8 +159,9 @@ def _number_conflict(claim_numbers, passages, claim_stems, idf):
         best_match, best_other, other_raw, dated = 0.0, 0.0, None, False
         for passage in passages:
             for other in passage.numbers:
-                if (other.kind == "percent") != (number.kind == "percent"):
-                    continue
+                if (other.kind == "percent") != (number.kind == "percent") or (
+                        (other.kind == "year") != (number.kind == "year")):
+                    continue    # a year says nothing against a count ("two prizes", 1903)
                 if number.unit and other.unit and other.unit != number.unit and any(
                         number.matches(same) for same in passage.numbers):
                     continue    # "3,625 kg, or 3.625 tonnes": the tonnes are the claim's
@@ -166,9 +176,6 @@ def _number_conflict(claim_numbers, passages, claim_stems, idf):
         if dated or not known:
             continue    # a date in a passage about the claim dates it, whatever its clause
         if best_other > 0 and best_other > best_match and best_match <= 0.01 + 1e-9 and (
-                best_other >= 0.5 * known):
-            return "The sources give %s for this, not %s." % (other_raw, number.raw)
-        if best_other > 0 and best_other > best_match and best_match == 0.0 and (
                 best_other >= 0.5 * known):
             return "The sources give %s for this, not %s." % (other_raw, number.raw)
     return None

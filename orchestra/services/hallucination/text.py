@@ -94,8 +94,17 @@ def _stem(word):
     return word
 
 
+_DEGREES = ((re.compile("\u00b0\\s*C\\b"), " degrees Celsius"),
+            (re.compile("\u00b0\\s*F\\b"), " degrees Fahrenheit"),
+            (re.compile("\u00b0"), " degrees"))
+
+
 def tokens(text):
-    return _TOKEN.findall(text or "")
+    text = text or ""
+    if "\u00b0" in text:
+        for pattern, words in _DEGREES:     # "100 °C" meets "100 degrees Celsius"
+            text = pattern.sub(words, text)
+    return _TOKEN.findall(text)
 
 
 def is_word(token):

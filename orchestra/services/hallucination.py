@@ -126,10 +126,11 @@ class HallucinationDetector:
         self.samples = samples
 
     async def check(self, text, question=None, sources=None, samples=None, model=None,
-                    messages=None, finish_reason=None, label=None):
+                    messages=None, finish_reason=None, label=None, kind=None):
         """The report for `text`: {"score", "verdict", "flags", "problems", "samples",
         "checks"}. Self-consistency runs when a question (or the messages that produced
-        the answer) is given and samples > 0; grounding runs when sources are given."""
+        the answer) is given and samples > 0; grounding runs when sources are given.
+        `kind` (the subtask's kind) is accepted for callers; these checks fit every kind."""
         samples = self.samples if samples is None else samples
         problems = self.lmstudio.validate_response(text, finish_reason)
         checks = {"response": max(0.0, 1.0 - sum(PROBLEM_PENALTY.get(p["code"], 0.2)

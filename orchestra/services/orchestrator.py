@@ -222,12 +222,13 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         self._spawn(task_id, self._run_job(task))
         return task
 
-    async def retry_subtask(self, subtask_id):
+    async def retry_subtask(self, subtask_id, feedback=True):
         """Run a failed (or skipped) subtask again, and the rest of its task after it; one
-        that needs review is asked again with its check's findings as feedback."""
+        that needs review is asked again, with its check's findings as feedback unless
+        `feedback` is false."""
         subtask = await self._subtask(subtask_id)
         if subtask["status"] == "needs_review":
-            return await self.retry_with_feedback(subtask)
+            return await self.retry_with_feedback(subtask, feedback)
         if subtask["status"] not in ("failed", "skipped"):
             raise OrchestratorError("Only a failed, skipped or needs-review subtask can be "
                                     "retried; this one is %s." % subtask["status"])

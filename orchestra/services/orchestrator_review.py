@@ -108,7 +108,7 @@ class ReviewMixin:
         subtask = await self._subtask(subtask_id)
         if subtask["status"] != "needs_review":
             raise self._refuse("Subtask %d is %s; only an answer that needs review can be "
-                                    "accepted or edited." % (subtask_id, subtask["status"]))
+                               "accepted or edited." % (subtask_id, subtask["status"]))
         task_id = subtask["task_id"]
         await self._set_subtask(task_id, subtask_id, event, status="completed", **values)
         task = await self.stores.tasks.get(task_id)
@@ -129,13 +129,15 @@ class ReviewMixin:
         return await self._reviewed(subtask_id, "subtask_edited", verdict=verdict,
                                     result=result)
 
-    async def retry_with_feedback(self, subtask):
-        """Ask the model again with the check's findings; the better-scoring answer stays."""
+    async def retry_with_feedback(self, subtask, feedback=True):
+        """Ask the model again with the check's findings (the better-scoring answer stays);
+        without `feedback`, ask afresh as if it had never been answered."""
         task_id = subtask["task_id"]
         if self.is_busy(task_id):
             raise self._refuse("Task %d is running; retry this answer when it is done."
-                                    % task_id)
-        self._feedback_for[subtask["id"]] = (subtask["result"] or "", subtask["verdict"])
+                               % task_id)
+        if feedback and subtask["verdict"]:
+            self._feedback_for[subtask["id"]] = (subtask["result"] or "", subtask["verdict"])
         await self._set_subtask(task_id, subtask["id"], "subtask_pending", status="pending")
         try:
             return await self.run(task_id)

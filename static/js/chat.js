@@ -4,6 +4,7 @@
 // before it reaches the DOM; everything else goes in with textContent.
 
 import { api } from './common.js';
+import { badge as verdictBadge, renderClaims } from './claims.js';
 import { Socket, describeStatus } from './socket.js';
 import { marked } from '../vendor/marked/marked.esm.js';
 import DOMPurify from '../vendor/dompurify/purify.es.mjs';
@@ -182,10 +183,7 @@ async function checkAnswer(messageId, button, result) {
     const report = await api('/api/check', { method: 'POST', body: { messageId } });
     result.replaceChildren();
     const verdict = document.createElement('p');
-    const badge = document.createElement('span');
-    badge.className = `badge ${report.verdict}`;
-    badge.textContent = report.verdict;
-    verdict.append(badge, ` score ${report.score}`);
+    verdict.append(verdictBadge(report.verdict), ` score ${report.score}`);
     result.append(verdict);
     // Without these a check that could not sample would read as a clean 'ok'.
     for (const problem of report.problems ?? []) {
@@ -205,6 +203,8 @@ async function checkAnswer(messageId, button, result) {
       }
       result.append(flags);
     }
+    const claims = renderClaims(report);
+    if (claims) result.append(claims);
   } catch (error) {
     result.textContent = `Check failed: ${error.message}`;
     result.classList.add('error');

@@ -107,3 +107,59 @@ async def test_a_check_result_survives_a_reconnect(open_page, app, fake_lmstudio
     assert await page.locator("li.message").count() == 2
     assert await flag.count() == 1 and await flag.locator("q").inner_text() == CLAIM
     assert script_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_check_shows_claims_with_evidence_coloured_by_verdict(open_page, app,
+                                                                   fake_lmstudio):
+    checker = app.settings["services"]["checker"]
+    check = checker.check
+
+    async def with_claims(text, **kwargs):  # a report in the claim-level checker's shape
+        report = await check(text, **kwargs)
+        report.setdefault("claims", [
+            {"text": CLAIM, "verdict": "contradicted", "score": 0.2,
+             "evidence": [{"text": "It is <b>300</b> metres tall.", "source": 0}],
+             "reasons": ["300, not 330."]},
+            {"text": "It stands in Paris.", "verdict": "unsupported", "score": 0.5,
+             "evidence": [], "reasons": []}])
+        return report
+
+    checker.check = with_claims
+    stores = app.settings["stores"]
+    conversation = await stores.conversations.create({"title": "c"})
+    await stores.messages.add(conversation.id, "user", "How tall is the Eiffel Tower?")
+    await stores.messages.add(conversation.id, "assistant", ANSWER)
+    fake_lmstudio.default_answer = SAMPLE
+    page = await open_page("/chat/%d" % conversation.id)
+    answer = page.locator("li.message.assistant")
+    await answer.get_by_role("button", name="Check").click()
+    claims = answer.locator(".check-result .claims .claim")
+    await claims.first.wait_for()
+    assert await claims.count() == 2
+    contradicted = answer.locator(".claim.contradicted")
+    assert await contradicted.locator(".claim-text").inner_text() == CLAIM
+    assert await contradicted.locator(".evidence-text").inner_text() == (
+        "It is <b>300</b> metres tall.")
+    colour = await contradicted.locator(".claim-verdict").evaluate(
+        "e => getComputedStyle(e).color")
+    assert colour == "rgb(180, 35, 24)"
+    amber = await answer.locator(".claim-verdict.unsupported").evaluate(
+        "e => getComputedStyle(e).color")
+    assert amber == "rgb(181, 71, 8)"
+    assert await answer.locator(".check-result img, .check-result b").count() == 0
+    assert script_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_every_verdict_badge_is_styled_on_the_chat_page(open_page):
+    page = await open_page("/chat")
+    colours = await page.evaluate("""() => ['ok', 'suspect', 'likely hallucinated',
+        'unchecked'].map((v) => {
+          const b = document.createElement('span');
+          b.className = `badge ${v}`;
+          document.body.append(b);
+          return getComputedStyle(b).color;
+        })""")
+    assert colours == ["rgb(6, 118, 71)", "rgb(181, 71, 8)", "rgb(180, 35, 24)",
+                       "rgb(93, 104, 117)"]

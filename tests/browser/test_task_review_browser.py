@@ -1,0 +1,111 @@
+"""An answer that needs review in Chromium: amber on the list, the dashboard and the task
+page, its claims shown with their evidence, accepted from the page, the task completing live."""
+
+import pytest
+
+from tests.browser.conftest import page_errors
+
+ANSWER = "The Eiffel Tower <img src=x onerror=window.__pwned=1> is 330 metres tall."
+SAMPLE = "The Eiffel Tower is 300 metres tall."  # the check's samples disagree: never ok
+EVIDENCE = "The tower is 300 metres tall <b>today</b>."
+
+
+@pytest.fixture
+def doubtful(app, fake_lmstudio):
+    """Steps answer ANSWER, samples SAMPLE; reports get claims in the checker's shape."""
+    fake_lmstudio.default_answer = lambda body: (
+        SAMPLE if (body.get("temperature") or 0) >= 0.9 else ANSWER)
+    detector = app.settings["services"]["orchestrator"].detector
+    check = detector.check
+
+    async def with_claims(text, **kwargs):
+        report = await check(text, **kwargs)
+        report.setdefault("claims", [
+            {"text": text, "verdict": "contradicted", "score": 0.1,
+             "evidence": [{"text": EVIDENCE, "source": 0}],
+             "reasons": ["The sources say 300, not 330."]},
+            {"text": "It is a tower.", "verdict": "supported", "score": 0.9,
+             "evidence": [], "reasons": []},
+            {"text": "It is loved.", "verdict": "unchecked", "score": 0.5,
+             "evidence": [], "reasons": []}])
+        return report
+
+    detector.check = with_claims
+
+
+def script_errors(page):
+    # The answer is text, so no <img src=x> is ever requested; any error is a fault.
+    return page_errors(page)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_accept_an_answer_that_needs_review_from_the_page(open_page, app, doubtful):
+    orchestrator = app.settings["services"]["orchestrator"]
+    task = await orchestrator.create_task({
+        "title": "Tower", "description": "", "model": "qwen2.5-7b-instruct",
+        "subtasks": [{"title": "Height", "description": "How tall?"}]})
+    page = await open_page("/tasks/%d" % task["id"])
+    await page.wait_for_selector("#live-status[data-state=open]")
+    await page.click("button[data-action=run]")
+    await page.wait_for_selector("#task-status.badge.needs_review")
+    color = await page.eval_on_selector("#task-status", "e => getComputedStyle(e).color")
+    assert color == "rgb(181, 71, 8)"  # --warn: amber
+    review = page.locator("#review")
+    assert await review.is_visible() and "1. Height" in await review.inner_text()
+    item = page.locator("li.subtask[data-status=needs_review]")
+    claims = item.locator(".claims .claim")
+    assert await claims.count() == 3
+    contradicted = item.locator(".claim.contradicted")
+    assert await contradicted.locator(".claim-text").inner_text() == ANSWER
+    assert await contradicted.locator(".evidence-text").inner_text() == EVIDENCE
+    assert "source 1" in await contradicted.locator(".evidence").inner_text()
+    colours = {}
+    for verdict in ("contradicted", "supported", "unchecked"):
+        colours[verdict] = await item.locator(".claim-verdict.%s" % verdict).evaluate(
+            "e => getComputedStyle(e).color")
+    assert colours == {"contradicted": "rgb(180, 35, 24)", "supported": "rgb(6, 118, 71)",
+                       "unchecked": "rgb(93, 104, 117)"}
+    assert await item.locator("img, b").count() == 0
+    assert await page.evaluate("window.__pwned") is None
+    assert await page.is_disabled("button[data-action=run]")
+
+    listing = await open_page("/tasks")
+    assert await listing.locator("tr .badge.needs_review").count() == 1
+    dashboard = await open_page("/")
+    await dashboard.wait_for_selector("#dashboard-task-list .badge.needs_review")
+
+    async with page.expect_response("**/accept") as info:
+        await item.get_by_role("button", name="Accept").click()
+    assert (await info.value).status == 200
+    await page.wait_for_selector("#task-status.badge.completed")
+    assert await review.is_hidden()
+    done = page.locator("li.subtask").first
+    assert await done.get_attribute("data-status") == "completed"
+    assert "accepted as it is" in await done.locator(".verdict").inner_text()
+    await listing.wait_for_selector("tr .badge.completed")  # the list follows live
+    for each in (page, listing, dashboard):
+        assert script_errors(each) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_edit_an_answer_that_needs_review_from_the_page(open_page, app, doubtful):
+    orchestrator = app.settings["services"]["orchestrator"]
+    task = await orchestrator.create_task({
+        "title": "Tower", "description": "", "model": "qwen2.5-7b-instruct",
+        "subtasks": [{"title": "Height", "description": "How tall?"}]})
+    await orchestrator.run(task["id"])
+    await orchestrator.wait(task["id"])
+    page = await open_page("/tasks/%d" % task["id"])
+    await page.wait_for_selector("#live-status[data-state=open]")
+    item = page.locator("li.subtask[data-status=needs_review]")
+    await item.get_by_role("button", name="Edit").click()
+    await item.locator("textarea").fill("   ")
+    await item.get_by_role("button", name="Save answer").click()
+    await page.wait_for_selector("#action-error:not([hidden])")
+    assert "cannot be empty" in await page.inner_text("#action-error")
+    await item.locator("textarea").fill("It is 330 m tall.")
+    await item.get_by_role("button", name="Save answer").click()
+    await page.wait_for_selector("#task-status.badge.completed")
+    assert await page.inner_text("#task-result") == "It is 330 m tall."
+    # The blank answer's 400 is the refusal this test asked for.
+    assert [e for e in script_errors(page) if "status of 400" not in e] == []

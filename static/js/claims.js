@@ -44,7 +44,9 @@ function claimItem(claim) {
     }
     item.append(quote);
   }
-  if (claim.reasons?.length) item.append(part('div', 'claim-reasons muted', claim.reasons.join(' ')));
+  if (claim.reasons?.length) {
+    item.append(part('div', 'claim-reasons muted', claim.reasons.join(' ')));
+  }
   return item;
 }
 

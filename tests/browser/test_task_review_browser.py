@@ -59,10 +59,10 @@ async def test_accept_an_answer_that_needs_review_from_the_page(open_page, app, 
     assert await contradicted.locator(".claim-text").inner_text() == ANSWER
     assert await contradicted.locator(".evidence-text").inner_text() == EVIDENCE
     assert "source 1" in await contradicted.locator(".evidence").inner_text()
-    colours = {}
-    for verdict in ("contradicted", "supported", "unchecked"):
-        colours[verdict] = await item.locator(".claim-verdict.%s" % verdict).evaluate(
-            "e => getComputedStyle(e).color")
+    # Read in one go: a live update may redraw the list between two separate reads.
+    colours = await page.evaluate("""() => Object.fromEntries(
+        ['contradicted', 'supported', 'unchecked'].map((v) => [v, getComputedStyle(
+          document.querySelector(`li.subtask .claim-verdict.${v}`)).color]))""")
     assert colours == {"contradicted": "rgb(180, 35, 24)", "supported": "rgb(6, 118, 71)",
                        "unchecked": "rgb(93, 104, 117)"}
     assert await item.locator("img, b").count() == 0

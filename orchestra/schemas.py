@@ -16,8 +16,8 @@ LONG = 200_000
 HUGE = 5_000_000
 
 TASK_STATUSES = ("pending", "planning", "running", "completed", "failed", "cancelled",
-                 "interrupted")
-SUBTASK_STATUSES = ("pending", "running", "completed", "failed", "skipped")
+                 "interrupted", "needs_review")
+SUBTASK_STATUSES = ("pending", "running", "completed", "failed", "skipped", "needs_review")
 PRIORITIES = ("low", "medium", "high", "urgent")
 
 
@@ -225,11 +225,12 @@ class CreateSubtaskSchema(Timestamped):
     depends_on = fields.List(fields.Integer(validate=validate.Range(min=0)),
                              data_key="dependsOn", load_default=list,
                              validate=validate.Length(max=100))
-    status = fields.String(validate=validate.OneOf(SUBTASK_STATUSES))
+    # Outcomes (status, result, error, verdict) change only through the orchestrator.
+    status = fields.String(dump_only=True)
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
     model = text(NAME, allow_none=True)
-    result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
-    error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))
+    result = fields.String(dump_only=True)
+    error = fields.String(dump_only=True)
     verdict = fields.Raw(dump_only=True)
     score = fields.Float(dump_only=True)
     attempts = fields.Integer(dump_only=True)
@@ -237,7 +238,7 @@ class CreateSubtaskSchema(Timestamped):
     completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
     duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
     started_at = UTCDateTime(data_key="startedAt", dump_only=True)
-    completed_at = UTCDateTime(data_key="completedAt", allow_none=True)
+    completed_at = UTCDateTime(data_key="completedAt", dump_only=True)
 
 
 class NewSubtaskSchema(CreateSubtaskSchema):
@@ -250,7 +251,7 @@ class NewSubtaskSchema(CreateSubtaskSchema):
 class CreateTaskSchema(Timestamped):
     title = text(NAME, required=True)
     description = text(LONG, load_default="")
-    status = fields.String(validate=validate.OneOf(TASK_STATUSES))
+    status = fields.String(dump_only=True)  # outcomes change only through the orchestrator
     priority = fields.String(load_default="medium", validate=validate.OneOf(PRIORITIES))
     model = text(NAME, allow_none=True, load_default=None)
     workflow_id = fields.Integer(data_key="workflowId", allow_none=True,
@@ -258,8 +259,8 @@ class CreateTaskSchema(Timestamped):
     knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", allow_none=True,
                                        validate=validate.Range(min=1))
     check_answers = Boolean(data_key="checkAnswers", load_default=True)
-    result = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
-    error = fields.String(allow_none=True, validate=validate.Length(max=SHORT))
+    result = fields.String(dump_only=True)
+    error = fields.String(dump_only=True)
     note = fields.String(dump_only=True)
     auto_run = Boolean(data_key="autoRun", load_only=True)
     subtasks = fields.List(fields.Nested(NewSubtaskSchema), validate=validate.Length(max=100))
@@ -269,7 +270,7 @@ class CreateTaskSchema(Timestamped):
     completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
     duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
     started_at = UTCDateTime(data_key="startedAt", dump_only=True)
-    completed_at = UTCDateTime(data_key="completedAt", allow_none=True)
+    completed_at = UTCDateTime(data_key="completedAt", dump_only=True)
 
 
 # -- models, training, web fetches --------------------------------------------------------

@@ -1,13 +1,16 @@
 """Orchestrator: plans tasks into subtasks, runs them on local models, checks every answer.
 
-Work happens in one asyncio job per task; every state change is written to the store first
-and then announced through the broadcast callback as (task_id, event, task=row, subtask=row).
-Model calls from all jobs (and from the checker) share one ModelGate, so the limit on
-concurrent calls holds across tasks and the waiting line is visible.
+Work happens in one asyncio job per task (its independent subtasks in asyncio tasks of their
+own); every state change is written to the store first and then announced through the
+broadcast callback as (task_id, event, task=row, subtask=row), with rows read after the change
+under a per-task lock, so each announcement carries the task as it is when sent. Model calls
+from all jobs (and from the checker) share one ModelGate, so the limit on concurrent calls
+holds across tasks and the waiting line is visible.
 """
 
 import asyncio
 import logging
+import weakref
 
 from orchestra.db import utcnow
 from orchestra.services.gate import ModelGate
@@ -16,13 +19,14 @@ from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
 from orchestra.services.orchestrator_plan import (PlanError, feedback_message, parse_plan,
                                                   plan_messages, single_subtask)
+from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
 
 logger = logging.getLogger(__name__)
 
 TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "knowledge_base_id",
                "check_answers", "subtasks")
-DONE = ("completed", "failed", "cancelled")
+DONE = ("completed", "failed", "cancelled", "needs_review")
 PLAN_EXCERPT_TOKENS = 300   # the planner only needs to know what the knowledge base is about
 
 
@@ -35,7 +39,7 @@ class OrchestratorError(Exception):
         self.http_status = http_status
 
 
-class Orchestrator(SubtaskRunner):
+class Orchestrator(ReviewMixin, SubtaskRunner):
     def __init__(self, stores, lmstudio, *, max_model_calls=2, detector=None, check_samples=2,
                  retries=2, retry_backoff=0.5, plan_attempts=3):
         self.stores = stores
@@ -50,6 +54,10 @@ class Orchestrator(SubtaskRunner):
         self._broadcast = None
         self._jobs = {}        # task id -> asyncio.Task (None while one is being started)
         self._stopping = {}    # task id -> "cancelled" | "interrupted"
+        self._locks = weakref.WeakValueDictionary()  # task id -> asyncio.Lock, while used
+        self._announcing = asyncio.Lock()  # "queued" frames go out in the order they happen
+        self._announcers = set()
+        self._feedback_for = {}
 
     # -- events ----------------------------------------------------------------------------
 
@@ -65,13 +73,39 @@ class Orchestrator(SubtaskRunner):
         except Exception:
             logger.exception("broadcasting %s of task %s failed", event, task["id"])
 
+    def _lock(self, task_id):
+        """The lock that keeps a task's change, its re-read and its announcement together:
+        without it two subtasks finishing at once could announce their rows out of order."""
+        lock = self._locks.get(task_id)
+        if lock is None:
+            lock = self._locks[task_id] = asyncio.Lock()
+        return lock
+
     def _queue_changed(self):
-        # Announce each waiting subtask's new place in line once, from the rows it carries.
+        # Announce each waiting step's new place in line once. The gate calls this
+        # synchronously, so the rows are read (fresh, not as they were when the step
+        # was queued) in a short task of its own; check samples are not announced.
         for position, ticket in enumerate(self.gate.waiting, 1):
-            context = ticket.label.get("rows")
-            if context and getattr(ticket, "announced", None) != position:
+            label = ticket.label
+            if label.get("task_id") is None or label.get("check"):
+                continue
+            if getattr(ticket, "announced", None) != position:
                 ticket.announced = position
-                self._emit("queued", *context)
+                announcer = asyncio.ensure_future(self._announce_queued(ticket))
+                self._announcers.add(announcer)
+                announcer.add_done_callback(self._announcers.discard)
+
+    async def _announce_queued(self, ticket):
+        task_id, subtask_id = ticket.label["task_id"], ticket.label.get("subtask_id")
+        try:
+            async with self._announcing, self._lock(task_id):
+                task = await self.stores.tasks.get(task_id)
+                if task is None or not self.gate.is_waiting(ticket):
+                    return  # granted (or gone) meanwhile: "queued" would be stale
+                subtask = next((s for s in task["subtasks"] if s["id"] == subtask_id), None)
+                self._emit("queued", task, subtask)
+        except Exception:  # noqa: BLE001 - a lost announcement must not break the queue
+            logger.exception("announcing the queue of task %s failed", task_id)
 
     def queue(self, task_id=None):
         """The waiting line: totals, and this task's first place in it when given."""
@@ -87,16 +121,18 @@ class Orchestrator(SubtaskRunner):
         """Store a change and announce it. A `final` change ends the task's job: its claim is
         released before the announcement, so a client that reacts to it (retry, run again)
         is never told the task is still busy."""
-        task = await self.stores.tasks.update(task_id, values)
-        if final:
-            self._jobs.pop(task_id, None)
-        self._emit(event, task)
+        async with self._lock(task_id):
+            task = await self.stores.tasks.update(task_id, values)
+            if final:
+                self._jobs.pop(task_id, None)
+            self._emit(event, task)
         return task
 
     async def _set_subtask(self, task_id, subtask_id, event, **values):
-        subtask = await self.stores.subtasks.update(subtask_id, values)
-        task = await self.stores.tasks.get(task_id)
-        self._emit(event, task, subtask)
+        async with self._lock(task_id):
+            subtask = await self.stores.subtasks.update(subtask_id, values)
+            task = await self.stores.tasks.get(task_id)
+            self._emit(event, task, subtask)
         return subtask
 
     # -- jobs ------------------------------------------------------------------------------
@@ -186,15 +222,23 @@ class Orchestrator(SubtaskRunner):
         self._spawn(task_id, self._run_job(task))
         return task
 
-    async def retry_subtask(self, subtask_id):
-        """Run a failed (or skipped) subtask again, and the rest of its task after it."""
+    async def retry_subtask(self, subtask_id, feedback=True):
+        """Run a failed (or skipped) subtask again, and the rest of its task after it; one
+        that needs review is asked again, with its check's findings as feedback unless
+        `feedback` is false."""
+        subtask = await self._subtask(subtask_id)
+        if subtask["status"] == "needs_review":
+            return await self.retry_with_feedback(subtask, feedback)
+        if subtask["status"] not in ("failed", "skipped"):
+            raise OrchestratorError("Only a failed, skipped or needs-review subtask can be "
+                                    "retried; this one is %s." % subtask["status"])
+        return await self.run(subtask["task_id"])
+
+    async def _subtask(self, subtask_id):
         subtask = await self.stores.subtasks.get(subtask_id)
         if subtask is None:
             raise OrchestratorError("No subtask with id %s." % subtask_id, 404)
-        if subtask["status"] not in ("failed", "skipped"):
-            raise OrchestratorError("Only a failed or skipped subtask can be retried; this one "
-                                    "is %s." % subtask["status"])
-        return await self.run(subtask["task_id"])
+        return subtask
 
     async def cancel(self, task_id):
         """Stop a task: its running model request is closed, unfinished subtasks skipped."""
@@ -208,7 +252,8 @@ class Orchestrator(SubtaskRunner):
         if task_id in self._jobs:
             raise OrchestratorError("Task %d is starting; try again in a moment." % task_id)
         if task["status"] in DONE:
-            raise OrchestratorError("Task %d is already %s." % (task_id, task["status"]))
+            raise OrchestratorError("Task %d is already %s." % (
+                task_id, task["status"].replace("_", " ")))
         return await self._stopped(task_id, "cancelled")
 
     async def run_workflow(self, workflow_id, values, title=None, model=None,
@@ -247,6 +292,8 @@ class Orchestrator(SubtaskRunner):
 
     async def shutdown(self):
         """Stop every job; their tasks become interrupted and can be resumed after a restart."""
+        for announcer in list(self._announcers):
+            announcer.cancel()
         jobs = [(task_id, job) for task_id, job in self._jobs.items() if job is not None]
         for task_id, job in jobs:
             self._stopping[task_id] = "interrupted"

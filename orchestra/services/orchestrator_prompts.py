@@ -94,9 +94,11 @@ def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_len
 
 
 def leaf_results(subtasks):
-    """The task's result: what no other subtask builds on (all of it when several)."""
+    """The task's result: what no other subtask builds on (all of it when several), from
+    the answers there are (those that need review too: the task says so)."""
     used = {p for s in subtasks for p in s["depends_on"] or []}
-    leaves = [s for s in subtasks if s["position"] not in used and s["status"] == "completed"]
+    leaves = [s for s in subtasks if s["position"] not in used
+              and s["status"] in ("completed", "needs_review")]
     if len(leaves) == 1:
         return leaves[0]["result"]
     return "\n\n".join("## %s\n%s" % (s["title"], s["result"] or "") for s in leaves)

@@ -1,5 +1,12 @@
-"""Running a task's subtasks: prompts, model calls through the gate, checks and re-asks."""
+"""Running a task's subtasks: prompts, model calls through the gate, checks and re-asks.
 
+Subtasks whose dependencies have an answer run at once, each in an asyncio task of its own;
+the gate still bounds the model calls. A subtask that needs review counts as answered: the
+subtasks after it run on its result (the user sees both and can still accept, edit or retry
+it). The first failure stops the others (they go back to pending, so a retry resumes).
+"""
+
+import asyncio
 import logging
 import time
 
@@ -8,6 +15,8 @@ from orchestra.services import orchestrator_prompts as prompts
 from orchestra.services.hallucination import OK
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services.orchestrator_plan import dependency_order
+from orchestra.services.orchestrator_review import checker_kind
+from orchestra.store.tasks import SETTLED
 
 logger = logging.getLogger(__name__)
 
@@ -31,27 +40,57 @@ class SubtaskRunner:
         instructions = await self.stores.instructions.active()
         reference = await self._reference(task)
         subtasks = dependency_order(await self.stores.subtasks.of_task(task_id))
-        finished = {s["position"]: s for s in subtasks if s["status"] == "completed"}
         try:
-            for subtask in subtasks:
-                if subtask["status"] == "completed":
-                    continue
-                subtask = await self._run_subtask(task, subtask, finished, instructions,
-                                                  reference)
-                if subtask["status"] == "failed":
-                    await self._add_duration(task_id, began)
-                    return await self._set_task(
-                        task_id, "failed", final=True, status="failed", completed_at=utcnow(),
-                        error="Subtask %d (%s) failed: %s" % (
-                            subtask["position"] + 1, subtask["title"], subtask["error"]))
-                finished[subtask["position"]] = subtask
+            failed = await self._run_all(task, subtasks, instructions, reference)
         except BaseException:  # cancelled or broken: the time spent still counts
             await self._add_duration(task_id, began)
             raise
         await self._add_duration(task_id, began)
-        rows = await self.stores.subtasks.of_task(task_id)
-        await self._set_task(task_id, "completed", final=True, status="completed",
-                             completed_at=utcnow(), result=prompts.leaf_results(rows))
+        if failed is not None:
+            await self.stores.subtasks.requeue_running(task_id)
+            return await self._set_task(
+                task_id, "failed", final=True, status="failed", completed_at=utcnow(),
+                error="Subtask %d (%s) failed: %s" % (
+                    failed["position"] + 1, failed["title"], failed["error"]))
+        await self._finish_task(task_id, final=True)
+
+    async def _run_all(self, task, subtasks, instructions, reference):
+        """Run the unanswered subtasks, each once what it depends on has an answer; the
+        first one that fails (the others are then stopped), or None."""
+        positions = {s["position"] for s in subtasks}
+        finished = {s["position"]: s for s in subtasks if s["status"] in SETTLED}
+        waiting = [s for s in subtasks if s["status"] not in SETTLED]  # in dependency order
+        running, failed = {}, None
+
+        def start(subtask):
+            waiting.remove(subtask)
+            job = asyncio.ensure_future(self._run_subtask(task, subtask, dict(finished),
+                                                          instructions, reference))
+            running[job] = subtask
+
+        try:
+            while failed is None and (waiting or running):
+                for subtask in list(waiting):
+                    if all(d in finished or d not in positions
+                           for d in subtask["depends_on"] or []):
+                        start(subtask)
+                if not running:  # a cycle in a hand-edited plan: go on in order
+                    start(waiting[0])
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for job in sorted(done, key=lambda j: running[j]["position"]):
+                    del running[job]
+                    row = job.result()  # a bug in one subtask fails the task
+                    if row["status"] == "failed":
+                        failed = failed or row
+                    else:
+                        finished[row["position"]] = row
+        finally:
+            # Cancelled, broken or failed: stop the rest before anything else is written.
+            for job in running:
+                job.cancel()
+            if running:
+                await asyncio.wait(running)
+        return failed
 
     async def _add_duration(self, task_id, began):
         row = await self.stores.tasks.get(task_id)
@@ -69,6 +108,7 @@ class SubtaskRunner:
         return {"name": base["name"], "text": text} if text.strip() else None
 
     async def _run_subtask(self, task, subtask, finished, instructions, reference):
+        """Ask for one subtask's answer (and check it); its row as it ends."""
         task_id, sub_id = task["id"], subtask["id"]
         model = await self._choose_model(task, subtask, subtask["kind"] or "chat")
         context = await self._context_length(model)
@@ -78,22 +118,27 @@ class SubtaskRunner:
         else:
             messages = prompts.step_messages(self.lmstudio, task, subtask, finished,
                                              instructions, context, reference)
-        label = {"task_id": task_id, "subtask_id": sub_id, "title": subtask["title"],
-                 "rows": (task, subtask)}
+        label = {"task_id": task_id, "subtask_id": sub_id, "title": subtask["title"]}
         began = time.monotonic()
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
         attempts = subtask["attempts"] or 0
+        earlier = self._feedback_for.pop(sub_id, None)  # (answer, report) to improve on
         try:
-            result = await self._call(label, messages, model, started=True)
-            attempts += result["attempts"]
-            self._count(usage, result)
-            if not result["text"].strip():
-                raise EmptyAnswer()
-            text, report = result["text"], None
-            if task["check_answers"]:
-                text, report = await self._checked(task, subtask, messages, result, finished,
-                                                   label, usage, reference)
+            if earlier is not None:
+                text, report = await self._improve(task, subtask, messages, model, earlier,
+                                                   finished, label, usage, reference)
                 attempts += report.get("reasked", 0)
+            else:
+                result = await self._call(label, messages, model, started=True)
+                attempts += result["attempts"]
+                self._count(usage, result)
+                if not result["text"].strip():
+                    raise EmptyAnswer()
+                text, report = result["text"], None
+                if task["check_answers"]:
+                    text, report = await self._checked(task, subtask, messages, result,
+                                                       finished, label, usage, reference)
+                    attempts += report.get("reasked", 0)
         except (LMStudioError, EmptyAnswer) as error:
             attempts += self.retries + 1 if getattr(error, "transient", False) else 1
             await self.stores.tasks.add_usage(task_id, **usage)
@@ -101,65 +146,61 @@ class SubtaskRunner:
                 task_id, sub_id, "subtask_failed", status="failed", error=error.message,
                 attempts=attempts, completed_at=utcnow(), **self._spent(began, usage))
         await self.stores.tasks.add_usage(task_id, **usage)
+        # An answer whose check is not "ok" (suspect, hallucinated, or nothing could check
+        # it) is kept, but waits for the user: accept, edit or retry it.
+        review = report is not None and report["verdict"] != OK
         return await self._set_subtask(
-            task_id, sub_id, "subtask_completed", status="completed", result=text,
+            task_id, sub_id, "subtask_needs_review" if review else "subtask_completed",
+            status="needs_review" if review else "completed", result=text,
             attempts=attempts, completed_at=utcnow(), error=None,
             verdict=report, score=report["score"] if report else None,
             **self._spent(began, usage))
 
-    async def _checked(self, task, subtask, messages, result, finished, label, usage,
-                       reference):
-        """(final text, report): check the answer; re-ask once, with the flags, if suspect.
+    def _checker(self, task, subtask, messages, model, finished, label, reference):
+        """check(text, finish_reason) -> report, stored on the subtask as it comes.
 
         Answers are grounded in the task's knowledge base (whatever their kind) when it has
-        one, summaries in the task's description otherwise; both also in the results they
-        build on."""
+        one; summaries and translations in their input: the task's description and the
+        results they build on."""
+        kind = checker_kind(subtask.get("kind"))
         sources = None
-        if reference or subtask["kind"] == "summarization":
+        if reference or kind in ("summarize", "translate"):
             sources = [task["description"] or ""] + [
                 finished[p]["result"] or "" for p in subtask["depends_on"] or []
                 if p in finished]
             if reference:
                 sources.insert(0, reference["text"])
-        check_label = {k: v for k, v in label.items() if k != "rows"}
+        check_label = dict(label, check=True)
 
         async def check(text, finish_reason):
             report = await self.detector.check(
                 text, messages=messages, sources=sources, samples=self.check_samples,
-                model=result["model"], finish_reason=finish_reason, label=check_label)
+                model=model, finish_reason=finish_reason, label=check_label, kind=kind)
             await self._set_subtask(task["id"], subtask["id"], "checked", verdict=report,
                                     score=report["score"])
             return report
 
+        return check
+
+    async def _checked(self, task, subtask, messages, result, finished, label, usage,
+                       reference):
+        """(final text, report): check the answer; re-ask once, with the flags, unless ok."""
+        check = self._checker(task, subtask, messages, result["model"], finished, label,
+                              reference)
         report = await check(result["text"], result["finish_reason"])
         if report["verdict"] == OK or not (report["flags"] or report["problems"]):
             return result["text"], report   # an unchecked answer has no feedback to act on
-        first = {"score": report["score"], "verdict": report["verdict"],
-                 "flags": report["flags"]}
-        await self._set_subtask(task["id"], subtask["id"], "subtask_retrying",
-                                result=result["text"])
-        again = messages + [{"role": "assistant", "content": result["text"]},
-                            {"role": "user", "content": prompts.check_feedback(report)}]
-        try:
-            second = await self._call(label, again, result["model"])
-        except LMStudioError as error:
-            logger.info("re-asking subtask %s failed: %s", subtask["id"], error.message)
-            return result["text"], dict(report, reasked=0, first=first)
-        self._count(usage, second)
-        if not second["text"].strip():
-            return result["text"], dict(report, reasked=1, first=first)
-        report = await check(second["text"], second["finish_reason"])
-        return second["text"], dict(report, reasked=1, first=first)
+        return await self._reask(task, subtask, messages, result["model"],
+                                 (result["text"], report), check, label, usage)
 
     async def _call(self, label, messages, model, started=False, **params):
         """One model call (with the client's retries) inside a slot of the gate; with
         `started`, the subtask is marked running once the slot is granted."""
         async with self.gate.slot(label):
             if started:
-                task, subtask = label["rows"]
-                await self._set_subtask(task["id"], subtask["id"], "subtask_started",
-                                        status="running", model=model, error=None,
-                                        started_at=utcnow())
+                await self._set_subtask(label["task_id"], label["subtask_id"],
+                                        "subtask_started", status="running", model=model,
+                                        error=None, started_at=utcnow())
             return await self.lmstudio.generate_with_retry(
                 messages, model=model, retries=self.retries, backoff=self.retry_backoff,
                 **params)

@@ -9,7 +9,8 @@ from orchestra.store.base import TableStore
 logger = logging.getLogger(__name__)
 
 ACTIVE = ("planning", "running")
-FINISHED_SUBTASK = ("completed",)
+# Subtasks that have an answer: a run (or a resume) leaves them alone, dependants may use them.
+SETTLED = ("completed", "needs_review")
 
 
 class TaskStore(TableStore):
@@ -32,7 +33,7 @@ class TaskStore(TableStore):
             ids = [r.id for r in rows]
             counts = await self.db.query(
                 "SELECT task_id, COUNT(*) AS total, SUM(CASE WHEN status IN"
-                " ('completed', 'skipped') THEN 1 ELSE 0 END) AS done FROM subtasks"
+                " ('completed', 'needs_review', 'skipped') THEN 1 ELSE 0 END) AS done FROM subtasks"
                 " WHERE task_id IN (%s) GROUP BY task_id" % ", ".join(["%s"] * len(ids)), *ids)
             by_task = {c.task_id: c for c in counts}
             for row in rows:
@@ -142,10 +143,16 @@ class SubtaskStore(TableStore):
             self._create(conn, dict(sub, task_id=task_id, position=position))
 
     async def reset_unfinished(self, task_id):
-        """Everything not completed goes back to pending (a resume or a re-run)."""
+        """Everything without an answer goes back to pending (a resume or a re-run)."""
         await self.db.execute(
             "UPDATE subtasks SET status = 'pending', error = NULL, updated_at = %s"
-            " WHERE task_id = %s AND status <> 'completed'", utcnow(), task_id)
+            " WHERE task_id = %s AND status NOT IN (%s, %s)", utcnow(), task_id, *SETTLED)
+
+    async def requeue_running(self, task_id):
+        """Subtasks stopped mid-answer (a sibling failed) wait again, for a retry to resume."""
+        await self.db.execute(
+            "UPDATE subtasks SET status = 'pending', updated_at = %s"
+            " WHERE task_id = %s AND status = 'running'", utcnow(), task_id)
 
     async def skip_pending(self, task_id, reason):
         await self.db.execute(

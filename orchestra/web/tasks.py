@@ -1,4 +1,5 @@
-"""Tasks over HTTP: the task API (create, plan, run, cancel, retry, workflow runs, checks)."""
+"""Tasks over HTTP: the task API (create, plan, run, cancel, review and retry subtasks,
+workflow runs, checks)."""
 
 import logging
 
@@ -121,10 +122,37 @@ class TaskActionApi(TaskApiMixin, ApiHandler):
         self.write_json(self.task_json(task), status=200 if action == "cancel" else 202)
 
 
-class SubtaskRetryApi(TaskApiMixin, ApiHandler):
-    async def post(self, id):
-        task = await self.orchestrator.retry_subtask(int(id))
-        self.write_json(self.task_json(task), status=202)
+class RetrySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    feedback = fields.Boolean(load_default=True)
+
+
+class EditSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    result = fields.String(required=True, validate=[
+        validate.Length(max=schemas.HUGE),
+        validate.Predicate("strip", error="Write the answer; it cannot be empty.")])
+
+
+class SubtaskActionApi(TaskApiMixin, ApiHandler):
+    """POST /api/subtasks/{id}/accept | edit {result} (an answer that needs review: 200)
+    and retry [{feedback}] (a failed, skipped or needs-review subtask: 202)."""
+
+    async def post(self, id, action):
+        if action == "retry":
+            body = self.load(RetrySchema()) if self.request.body.strip() else {}
+            task = await self.orchestrator.retry_subtask(int(id), **body)
+            return self.write_json(self.task_json(task), status=202)
+        if action == "edit":
+            task = await self.orchestrator.edit_subtask(int(id),
+                                                        self.load(EditSchema())["result"])
+        else:
+            task = await self.orchestrator.accept_subtask(int(id))
+        self.write_json(self.task_json(task))
 
 
 class QueueApi(TaskApiMixin, ApiHandler):
@@ -189,7 +217,8 @@ routes = [
     tornado.web.url(r"/api/tasks/([0-9]+)", TaskItemApi, name="api-task"),
     tornado.web.url(r"/api/tasks/([0-9]+)/(plan|run|cancel)", TaskActionApi,
                     name="api-task-action"),
-    tornado.web.url(r"/api/subtasks/([0-9]+)/retry", SubtaskRetryApi, name="api-subtask-retry"),
+    tornado.web.url(r"/api/subtasks/([0-9]+)/(accept|edit|retry)", SubtaskActionApi,
+                    name="api-subtask-action"),
     tornado.web.url(r"/api/workflows/([0-9]+)/run", WorkflowRunApi, name="api-workflow-run"),
     tornado.web.url(r"/api/check", CheckApi, name="api-check"),
     *task_pages.routes,

@@ -4,6 +4,7 @@
 // before it reaches the DOM; everything else goes in with textContent.
 
 import { api } from './common.js';
+import { badge as verdictBadge, renderClaims } from './claims.js';
 import { Socket, describeStatus } from './socket.js';
 import { marked } from '../vendor/marked/marked.esm.js';
 import DOMPurify from '../vendor/dompurify/purify.es.mjs';
@@ -182,10 +183,7 @@ async function checkAnswer(messageId, button, result) {
     const report = await api('/api/check', { method: 'POST', body: { messageId } });
     result.replaceChildren();
     const verdict = document.createElement('p');
-    const badge = document.createElement('span');
-    badge.className = `badge ${report.verdict}`;
-    badge.textContent = report.verdict;
-    verdict.append(badge, ` score ${report.score}`);
+    verdict.append(verdictBadge(report.verdict), ` score ${report.score}`);
     result.append(verdict);
     // Without these a check that could not sample would read as a clean 'ok'.
     for (const problem of report.problems ?? []) {
@@ -194,7 +192,18 @@ async function checkAnswer(messageId, button, result) {
       note.textContent = problem.message;
       result.append(note);
     }
-    if (report.flags?.length) {
+    if (report.reason) {
+      const why = document.createElement('p');
+      why.className = 'muted check-reason';
+      why.textContent = report.reason;
+      result.append(why);
+    }
+    // Claims with their evidence say everything the flags say; the flags remain for
+    // reports without claims.
+    const claims = renderClaims(report);
+    if (claims) {
+      result.append(claims);
+    } else if (report.flags?.length) {
       const flags = document.createElement('ul');
       for (const flag of report.flags) {
         const entry = document.createElement('li');

@@ -1,4 +1,5 @@
-// The dashboard's task card: running tasks first, then the most recent, kept live over /ws.
+// The dashboard's task card: running tasks first, then those waiting for review, then the
+// most recent, kept live over /ws.
 
 import { api } from './common.js';
 import { debounce, taskSocket } from './task_socket.js';
@@ -25,10 +26,11 @@ let socket = null;
 
 async function load() {
   try {
-    const [running, recent] = await Promise.all([
-      api('/api/tasks?status=running&limit=10'), api('/api/tasks?limit=5')]);
+    const [running, review, recent] = await Promise.all([
+      api('/api/tasks?status=running&limit=10'), api('/api/tasks?status=needs_review&limit=10'),
+      api('/api/tasks?limit=5')]);
     const seen = new Set();
-    const tasks = [...running.items, ...recent.items]
+    const tasks = [...running.items, ...review.items, ...recent.items]
       .filter((t) => !seen.has(t.id) && seen.add(t.id));
     list.replaceChildren(...(tasks.length ? tasks.map(item) : [Object.assign(
       document.createElement('li'), { className: 'muted', textContent: 'No tasks yet.' })]));

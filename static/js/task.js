@@ -1,7 +1,10 @@
 // One task's page: renders it from the API, follows it over /ws, and runs its buttons.
+// Subtasks are laid out by dependency level, those of one level side by side (they run at
+// the same time). Answers that need review carry Accept, Edit and Retry with feedback.
 // Model output is inserted with textContent only.
 
 import { api } from './common.js';
+import { badge, renderClaims, verdictClass } from './claims.js';
 import { debounce, seconds, showLive, taskSocket } from './task_socket.js';
 
 const root = document.getElementById('task');
@@ -21,19 +24,18 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function badge(value) {
-  return el('span', { class: `badge ${value.replaceAll(' ', '-')}`, text: value });
-}
-
 function verdictBlock(v, score) {
   if (!v) return null;
-  const cls = v.verdict.replaceAll(' ', '-');
   const shown = score ?? v.score;
   let line = ` score ${Number(shown).toFixed(2)}`;
   if (v.samples) line += `, ${v.samples} samples`;
-  if (v.reasked) line += `, re-asked once (first: ${v.first?.verdict})`;
-  const box = el('div', { class: `verdict ${cls}` }, el('strong', { text: 'Check: ' }),
-    badge(v.verdict), document.createTextNode(line));
+  if (v.reasked && v.first) line += `, re-asked once (first: ${v.first.verdict})`;
+  else if (v.reasked) line += ', re-asked once (the first answer kept)';
+  if (v.accepted) line += '; accepted as it is';
+  if (v.edited) line += '; edited by hand';
+  const box = el('div', { class: `verdict ${verdictClass(v.verdict)}` },
+    el('strong', { text: 'Check: ' }), badge(v.verdict), document.createTextNode(line));
+  if (v.reason) box.append(el('p', { class: 'muted', text: v.reason }));
   const items = [
     ...(v.flags || []).map((f) => el('li', {},
       document.createTextNode(`“${f.sentence}” — ${f.reason} `),
@@ -41,7 +43,65 @@ function verdictBlock(v, score) {
     ...(v.problems || []).map((p) => el('li', { text: p.message })),
   ];
   if (items.length) box.append(el('ul', {}, ...items));
+  box.append(renderClaims(v) || '');
+  if (v.rejected) box.append(el('p', { class: 'muted rejected', text: v.rejected.reason }));
+  if (v.edited && v.original) {
+    box.append(el('details', {}, el('summary', { text: 'The model’s answer' }),
+      el('div', { class: 'result-text', text: v.original })));
+  }
   return box;
+}
+
+// Accept / Edit / Retry with feedback for an answer that needs review.
+function reviewActions(s) {
+  const accept = el('button', { type: 'button', 'data-review': 'accept', text: 'Accept' });
+  accept.addEventListener('click', () => act(`/api/subtasks/${s.id}/accept`));
+  const retry = el('button', { type: 'button', class: 'secondary', 'data-review': 'retry',
+    text: 'Retry with feedback' });
+  retry.addEventListener('click', () => act(`/api/subtasks/${s.id}/retry`, { feedback: true }));
+  const text = el('textarea', { rows: '6', 'aria-label': `Answer of ${s.title}` });
+  text.value = s.result || '';
+  const save = el('button', { type: 'submit', text: 'Save answer' });
+  const form = el('form', { class: 'stacked edit-answer', hidden: '' }, text,
+    el('div', { class: 'actions' }, save));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    act(`/api/subtasks/${s.id}/edit`, { result: text.value });
+  });
+  const edit = el('button', { type: 'button', class: 'secondary', 'data-review': 'edit',
+    text: 'Edit' });
+  edit.addEventListener('click', () => { form.hidden = !form.hidden; text.focus(); });
+  return el('div', { class: 'review' },
+    el('div', { class: 'actions' }, accept, edit, retry), form);
+}
+
+// Dependency level of each subtask (by position): 0 for none, else one after its deepest.
+function levels(subtasks) {
+  const byPosition = new Map(subtasks.map((s) => [s.position, s]));
+  const level = new Map();
+  const visit = (s, trail) => {
+    if (level.has(s.position)) return level.get(s.position);
+    if (trail.has(s.position)) return 0; // a cycle in a hand-edited plan
+    trail.add(s.position);
+    const deps = (s.dependsOn || []).map((d) => byPosition.get(d)).filter(Boolean);
+    const value = deps.length ? 1 + Math.max(...deps.map((d) => visit(d, trail))) : 0;
+    level.set(s.position, value);
+    return value;
+  };
+  subtasks.forEach((s) => visit(s, new Set()));
+  return level;
+}
+
+function subtaskList(subtasks) {
+  const level = levels(subtasks);
+  const rows = [];
+  for (const s of subtasks) {
+    const n = level.get(s.position);
+    rows[n] = rows[n] || [];
+    rows[n].push(s);
+  }
+  return rows.filter(Boolean).map((row, n) => el('li', { class: 'level', 'data-level': n },
+    el('ol', { class: 'level-items' }, ...row.map(subtaskItem))));
 }
 
 function subtaskItem(s) {
@@ -51,12 +111,14 @@ function subtaskItem(s) {
     s.dependsOn?.length
       ? el('span', { class: 'muted', text: `after ${s.dependsOn.map((d) => d + 1).join(', ')}` })
       : null);
-  const attrs = { class: 'card subtask', 'data-subtask-id': s.id, 'data-status': s.status };
+  const attrs = { class: 'card subtask', 'data-subtask-id': s.id, 'data-status': s.status,
+    id: `subtask-${s.id}` };
   const item = el('li', attrs, head,
     s.description ? el('div', { class: 'instructions', text: s.description }) : null,
     s.result ? el('div', { class: 'result-text', text: s.result }) : null,
     s.error ? el('p', { class: 'error', text: s.error }) : null,
     verdictBlock(s.verdict, s.score));
+  if (s.status === 'needs_review') item.append(reviewActions(s));
   if (['failed', 'skipped'].includes(s.status)) {
     const button = el('button', { type: 'button', class: 'secondary', text: 'Retry' });
     button.addEventListener('click', () => act(`/api/subtasks/${s.id}/retry`));
@@ -92,16 +154,43 @@ function render(task) {
   setText('queue-line', position ? `Waiting for a model: place ${position} in line.` : '');
   const list = $('subtasks');
   const subtasks = task.subtasks || [];
-  list.replaceChildren(...(subtasks.length ? subtasks.map(subtaskItem)
-    : [el('li', { class: 'muted', text: EMPTY })]));
+  const typing = document.activeElement?.tagName === 'TEXTAREA'
+    && list.contains(document.activeElement);
+  if (!typing) {
+    list.replaceChildren(...(subtasks.length ? subtaskList(subtasks)
+      : [el('li', { class: 'muted', text: EMPTY })]));
+  } else {
+    pendingRender = true; // someone is typing an answer: redraw when they leave the list
+  }
+  renderReview(subtasks.filter((s) => s.status === 'needs_review'));
   const active = ACTIVE.includes(task.status) || task.busy;
   const finished = task.status === 'completed';
+  const reviewing = task.status === 'needs_review';
   button('plan').disabled = active || finished;
-  button('run').disabled = active || finished;
+  button('run').disabled = active || finished || reviewing;
   const resumable = ['interrupted', 'failed', 'cancelled'].includes(task.status);
   button('run').textContent = resumable ? 'Resume' : 'Run';
   button('cancel').disabled = !(active || ['pending', 'interrupted'].includes(task.status));
-  $('edit-subtasks').hidden = active || finished;
+  $('edit-subtasks').hidden = active || finished || reviewing;
+}
+
+let pendingRender = false;
+$('subtasks').addEventListener('focusout', () => {
+  setTimeout(() => {
+    if (pendingRender && !$('subtasks').contains(document.activeElement)) {
+      pendingRender = false;
+      render({});
+    }
+  }, 0);
+});
+
+// The subtasks whose answers wait for the user, named at the top of the page.
+function renderReview(waiting) {
+  const box = $('review');
+  box.hidden = !waiting.length;
+  $('review-list').replaceChildren(...waiting.map((s) => el('li', {},
+    el('a', { href: `#subtask-${s.id}`, text: `${s.position + 1}. ${s.title}` }),
+    document.createTextNode(' '), badge(s.verdict?.verdict ?? 'unchecked'))));
 }
 
 const button = (action) => root.querySelector(`button[data-action="${action}"]`);
@@ -120,12 +209,13 @@ function showError(message) {
   setText('action-error', message, true);
 }
 
-async function act(path) {
+async function act(path, body) {
   showError('');
   try {
-    render(await api(path, { method: 'POST' }));
+    render(await api(path, body ? { method: 'POST', body } : { method: 'POST' }));
   } catch (error) {
-    showError(error.message);
+    const fields = error.fields ? ` ${Object.values(error.fields).flat().join(' ')}` : '';
+    showError(`${error.message}${fields}`);
   }
 }
 

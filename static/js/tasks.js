@@ -4,6 +4,7 @@
 import { api } from './common.js';
 import { debounce, seconds, showLive, taskSocket } from './task_socket.js';
 
+const ANSWERED = ['completed', 'needs_review', 'skipped'];  // counted as done, as the API does
 let rows = indexRows();
 
 function indexRows() {
@@ -35,7 +36,7 @@ function update(row, task) {
   row.dataset.status = task.status;
   const total = task.subtasksTotal ?? task.subtasks?.length ?? 0;
   const done = task.subtasksDone
-    ?? (task.subtasks || []).filter((s) => ['completed', 'skipped'].includes(s.status)).length;
+    ?? (task.subtasks || []).filter((s) => ANSWERED.includes(s.status)).length;
   field(row, 'bar').style.width = total ? `${Math.round((100 * done) / total)}%` : '0%';
   field(row, 'count').textContent = `${done}/${total}`;
   field(row, 'duration').textContent = seconds(task.durationMs);

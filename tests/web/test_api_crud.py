@@ -17,7 +17,7 @@ ENTITIES = {
                  {"name": "Personal"}),
     "conversations": ({"title": "Ideas"}, {"title": "Better ideas"}),
     "tasks": ({"title": "Write a haiku", "description": "About autumn", "priority": "high"},
-              {"status": "completed", "completedAt": "2026-01-02T03:04:05Z"}),
+              {"priority": "low", "description": "About winter"}),
     "model-benchmarks": ({"model": "qwen", "prompt": "hi", "totalMs": 12.5}, {"totalMs": 13}),
     "model-versions": ({"model": "qwen-ft", "version": "1"}, {"notes": "better"}),
     "training-datasets": ({"name": "qa", "content": "{}"}, {"description": "x"}),

@@ -79,7 +79,7 @@ async def test_updates_follow_the_state_changes(ws_connect, fetch, script):
 async def test_failure_and_cancel_reach_subscribers(ws_connect, fetch, script, fake_lmstudio):
     created = (await fetch("/api/tasks", method="POST", json={
         "title": "Tea", "model": "qwen2.5-7b-instruct", "checkAnswers": False,
-        "subtasks": [{"title": "Facts"}, {"title": "Text"}]})).json()
+        "subtasks": [{"title": "Facts"}, {"title": "Text", "dependsOn": [0]}]})).json()
     conn = await subscribe(ws_connect, created["id"])
     fake_lmstudio.fail_next(400, "Context length exceeded", path="/v1/chat/completions")
     await fetch("/api/tasks/%d/run" % created["id"], method="POST")
@@ -111,3 +111,37 @@ async def test_other_tasks_updates_are_not_sent(ws_connect, fetch, script):
     await fetch("/api/tasks/%d/run" % watched["id"], method="POST")
     frames = await updates_until(conn, "completed")
     assert {f["taskId"] for f in frames} == {watched["id"]}
+
+
+ORDER = {"pending": 0, "running": 1, "needs_review": 2, "completed": 2}
+
+
+@pytest.mark.gen_test
+async def test_every_frame_carries_the_task_as_it_is_when_sent(ws_connect, fetch, script,
+                                                               orchestrator, fake_lmstudio):
+    """No frame is older than the one before it: a "queued" frame used to carry the rows
+    captured when the run began, showing a subtask already running as pending."""
+    orchestrator.gate.limit = 1
+    fake_lmstudio.chunk_delay = 0.02
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "model": "qwen2.5-7b-instruct", "checkAnswers": False,
+        "subtasks": [{"title": "Facts"}, {"title": "Text"}]})).json()
+    conn = await subscribe(ws_connect, created["id"])
+    async with orchestrator.gate.slot({"purpose": "test"}):  # both subtasks wait in line
+        await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+        frames = await updates_until(conn, "queued")
+        while orchestrator.queue()["waiting"] < 2:
+            await asyncio.sleep(0.01)
+    frames += await updates_until(conn, "completed")
+    events = [f["event"] for f in frames]
+    assert events.count("queued") >= 3  # each in line, then the second moving up
+    seen = {}
+    for frame in frames:
+        rows = {s["id"]: s for s in frame["task"]["subtasks"]}
+        if "subtask" in frame:
+            assert rows[frame["subtask"]["id"]]["status"] == frame["subtask"]["status"], frame
+        for id, row in rows.items():
+            assert ORDER[row["status"]] >= seen.get(id, 0), (frame["event"], row["title"])
+            seen[id] = ORDER[row["status"]]
+    moved_up = [f for f in frames[events.index("subtask_started"):] if f["event"] == "queued"]
+    assert moved_up and "running" in [s["status"] for s in moved_up[0]["task"]["subtasks"]]

@@ -120,7 +120,7 @@ async def test_failed_subtask_shows_the_error_and_can_be_retried(fetch, orchestr
                                                                   fake_lmstudio):
     created = (await fetch("/api/tasks", method="POST", json={
         "title": "Tea", "model": MODEL, "checkAnswers": False,
-        "subtasks": [{"title": "Facts"}, {"title": "Text"}]})).json()
+        "subtasks": [{"title": "Facts"}, {"title": "Text", "dependsOn": [0]}]})).json()
     fake_lmstudio.fail_next(400, "Context length exceeded", path="/v1/chat/completions")
     await fetch("/api/tasks/%d/run" % created["id"], method="POST")
     task = await settle(orchestrator, fetch, created["id"])
@@ -307,8 +307,9 @@ async def test_new_task_form_shows_errors(fetch):
 @pytest.mark.gen_test
 async def test_task_page_renders_results_safely(fetch, orchestrator):
     created = (await fetch("/api/tasks", method="POST", json={
-        "title": "<b>bold</b>", "subtasks": [{"title": "S", "result": "<script>x()</script>",
-                                              "status": "completed"}]})).json()
+        "title": "<b>bold</b>", "subtasks": [{"title": "S"}]})).json()
+    await orchestrator.stores.subtasks.update(created["subtasks"][0]["id"], {
+        "result": "<script>x()</script>", "status": "completed"})
     page = await fetch("/tasks/%d" % created["id"])
     assert page.code == 200
     assert "<script>x()" not in page.text and "&lt;script&gt;x()" in page.text
@@ -373,3 +374,116 @@ async def test_subtasks_written_by_hand_replace_the_plan_but_not_while_running(
     await fetch("/api/tasks/%d/cancel" % created["id"], method="POST")
     task = (await fetch("/api/tasks/%d" % created["id"])).json()
     assert [s["title"] for s in task["subtasks"]] == ["Facts", "Text"]
+
+
+# -- answers that need review -------------------------------------------------------------------
+
+TRUE = "The Eiffel Tower is 330 metres tall. It stands in Paris."
+SAMPLE = "The Eiffel Tower is 300 metres tall. It stands in Paris."
+
+
+@pytest.fixture
+def doubtful(fake_lmstudio):
+    """Each step answers TRUE; the check's samples disagree on the height: never ok."""
+    def answer(body):
+        return SAMPLE if (body.get("temperature") or 0) >= 0.9 else TRUE
+
+    fake_lmstudio.default_answer = answer
+
+
+async def needs_review(fetch, orchestrator, titles=("Only",)):
+    created = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tower", "model": MODEL, "subtasks": [{"title": t} for t in titles]})).json()
+    await fetch("/api/tasks/%d/run" % created["id"], method="POST")
+    task = await settle(orchestrator, fetch, created["id"])
+    assert task["status"] == "needs_review", task
+    return task
+
+
+@pytest.mark.gen_test
+async def test_accept_an_answer_that_needs_review(fetch, orchestrator, doubtful):
+    task = await needs_review(fetch, orchestrator)
+    subtask = task["subtasks"][0]
+    assert subtask["status"] == "needs_review" and subtask["verdict"]["verdict"] != "ok"
+    assert task["note"] == ("Needs review: 1 (Only). Their checks were not ok: accept, edit "
+                            "or retry each.")
+    r = await fetch("/api/subtasks/%d/accept" % subtask["id"], method="POST")
+    assert r.code == 200, r.text
+    assert r.json()["status"] == "completed" and r.json()["busy"] is False
+    assert r.json()["subtasks"][0]["verdict"]["accepted"] is True
+    r = await fetch("/api/subtasks/%d/accept" % subtask["id"], method="POST")
+    assert r.code == 409
+    assert r.json()["error"] == ("Subtask %d is completed; only an answer that needs review "
+                                 "can be accepted or edited." % subtask["id"])
+
+
+@pytest.mark.gen_test
+async def test_edit_an_answer_that_needs_review(fetch, orchestrator, doubtful):
+    task = await needs_review(fetch, orchestrator, ("One", "Two"))
+    one, two = task["subtasks"]
+    path = "/api/subtasks/%d/edit" % one["id"]
+    for body, field in (({"result": "  "}, "result"), ({}, "result"),
+                        ({"result": "x", "colour": 1}, "colour")):
+        r = await fetch(path, method="POST", json=body)
+        assert r.code == 400 and field in r.json()["fields"], body
+    r = await fetch(path, method="POST", json={"result": "It is 330 m tall."})
+    assert r.code == 200, r.text
+    task = r.json()
+    assert task["status"] == "needs_review" and task["note"].startswith("Needs review: 2 (Two)")
+    edited = task["subtasks"][0]
+    assert edited["status"] == "completed" and edited["result"] == "It is 330 m tall."
+    assert edited["verdict"]["edited"] is True and edited["verdict"]["original"] == TRUE
+    r = await fetch(path, method="POST", json={"result": "again"})
+    assert r.code == 409 and "only an answer that needs review" in r.json()["error"]
+    r = await fetch("/api/subtasks/%d/edit" % two["id"], method="POST",
+                    json={"result": "Paris."})
+    assert r.json()["status"] == "completed" and "It is 330 m tall." in r.json()["result"]
+
+
+@pytest.mark.gen_test
+async def test_retry_an_answer_that_needs_review_with_its_feedback(fetch, orchestrator,
+                                                                   doubtful, fake_lmstudio):
+    task = await needs_review(fetch, orchestrator)
+    subtask = task["subtasks"][0]
+    fake_lmstudio.script_answer(SAMPLE)  # the answer asked for with the feedback
+    r = await fetch("/api/subtasks/%d/retry" % subtask["id"], method="POST",
+                    json={"feedback": True})
+    assert r.code == 202 and r.json()["status"] == "running"
+    task = await settle(orchestrator, fetch, task["id"])
+    asked = [b for p, b in fake_lmstudio.requests if p.endswith("completions")
+             and (b.get("temperature") or 0) < 0.9][-1]
+    assert asked["messages"][-1]["content"].startswith("A check of your answer found")
+    assert task["status"] == "completed" and task["subtasks"][0]["result"] == SAMPLE
+    r = await fetch("/api/subtasks/%d/retry" % subtask["id"], method="POST")
+    assert r.code == 409 and "needs-review" in r.json()["error"]
+    r = await fetch("/api/subtasks/%d/retry" % subtask["id"], method="POST",
+                    json={"feedback": "maybe"})
+    assert r.code == 400 and "feedback" in r.json()["fields"]
+
+
+@pytest.mark.gen_test
+async def test_review_of_unknown_subtasks_is_404(fetch):
+    for action, body in (("accept", None), ("edit", {"result": "x"}), ("retry", None)):
+        r = await fetch("/api/subtasks/99/%s" % action, method="POST", json=body or {})
+        assert r.code == 404 and "99" in r.json()["error"], action
+
+
+@pytest.mark.gen_test
+async def test_outcomes_are_not_writable_through_the_generic_api(fetch, orchestrator):
+    task = (await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "subtasks": [{"title": "Only"}]})).json()
+    sub = task["subtasks"][0]
+    r = await fetch("/api/tasks/%d" % task["id"], method="PATCH",
+                    json={"status": "completed", "result": "done"})
+    assert r.code == 400 and set(r.json()["fields"]) == {"status", "result"}
+    r = await fetch("/api/subtasks/%d" % sub["id"], method="PATCH",
+                    json={"status": "completed", "result": "x", "error": None})
+    assert r.code == 400 and set(r.json()["fields"]) == {"status", "result", "error"}
+    r = await fetch("/api/subtasks", method="POST", json={
+        "taskId": task["id"], "title": "Sneaky", "status": "completed"})
+    assert r.code == 400 and set(r.json()["fields"]) == {"status"}
+    r = await fetch("/api/tasks", method="POST", json={
+        "title": "Tea", "subtasks": [{"title": "S", "result": "made up"}]})
+    assert r.code == 400 and "result" in str(r.json()["fields"])
+    got = (await fetch("/api/tasks/%d" % task["id"])).json()
+    assert got["status"] == "pending" and got["subtasks"][0]["result"] is None

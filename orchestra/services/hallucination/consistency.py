@@ -24,7 +24,20 @@ def _overlap(words, other):
 class Sample:
     def __init__(self, text):
         self.plain = " %s " % normalise(text)
-        self.sentences = [(content_stems(s), numbers(s)) for s in split_sentences(text)]
+        self.texts = split_sentences(text)
+        self.sentences = [(content_stems(s), numbers(s)) for s in self.texts]
+
+
+def closest(claim, samples):
+    """The sample sentence nearest to the claim, as evidence: [{"text", "sample"}] or []."""
+    words = content_stems(claim)
+    best, found = 0.0, []
+    for index, sample in enumerate(samples):
+        for text, (stems, _) in zip(sample.texts, sample.sentences):
+            share = _overlap(words, stems)
+            if share > best:
+                best, found = share, [{"text": text, "sample": index}]
+    return found if best >= SAME_TOPIC_OVERLAP else []
 
 
 def support(claim, samples, claimed_figures):

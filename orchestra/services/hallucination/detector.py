@@ -204,8 +204,9 @@ class HallucinationDetector:
             verdict = lexical.SUPPORTED if share >= 0.5 else lexical.UNSUPPORTED
             if share == 0 and instead:
                 verdict = lexical.CONTRADICTED  # every sample gives another figure
-            claim.update(score=round(share, 3), evidence=[], reasons=[reason] if reason else [],
-                         verdict=verdict, method="self-consistency")
+            claim.update(score=round(share, 3), verdict=verdict, method="self-consistency",
+                         evidence=consistency.closest(claim["text"], parsed),
+                         reasons=[reason] if reason else [])
 
 
 def combine(claim, verdict, passage):

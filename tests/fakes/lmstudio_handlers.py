@@ -17,12 +17,16 @@ NO_MODELS = ("No models loaded. Please load a model in the developer page or use
 
 
 def _llama_cpp_python_refusal(kind):
-    # Its route handler turns the request's validation error into a 500 whose message is the
-    # pydantic error list (abetlen/llama-cpp-python server/errors.py; ggml-org/llama.cpp#23463).
-    detail = [{"type": "literal_error", "loc": ("body", "response_format", "type"),
-               "msg": "Input should be 'text' or 'json_object'", "input": kind,
-               "ctx": {"expected": "'text' or 'json_object'"}}]
-    return 500, {"error": {"message": str(detail), "type": "internal_server_error",
+    # Its route handler turns the request's validation error into a 500 that carries
+    # pydantic's text (llama-cpp-python 0.3.36, as answered to json_schema; see also
+    # ggml-org/llama.cpp#23463).
+    detail = {"type": "literal_error", "loc": ("body", "response_format", "type"),
+              "msg": "Input should be 'text' or 'json_object'", "input": kind,
+              "ctx": {"expected": "'text' or 'json_object'"}}
+    message = ("1 validation error:\n  %s\n\n  File \"/usr/lib/python3/site-packages/llama_cpp/"
+               "server/app.py\", line 376, in create_chat_completion\n    POST "
+               "/v1/chat/completions" % detail)
+    return 500, {"error": {"message": message, "type": "internal_server_error",
                            "param": None, "code": None}}
 
 

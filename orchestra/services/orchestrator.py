@@ -14,8 +14,8 @@ from orchestra.services.gate import ModelGate
 from orchestra.services.hallucination import HallucinationDetector
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
-from orchestra.services.orchestrator_plan import (PlanError, feedback_message, parse_plan,
-                                                  plan_messages, single_subtask)
+from orchestra.services.orchestrator_plan import (PLAN_SCHEMA, PlanError, feedback_message,
+                                                  parse_plan, plan_messages, single_subtask)
 from orchestra.services.orchestrator_run import SubtaskRunner
 
 logger = logging.getLogger(__name__)
@@ -270,7 +270,8 @@ class Orchestrator(SubtaskRunner):
         plan, note = await self._make_plan(task)
         await self.stores.subtasks.replace_plan(task["id"], plan)
         task = await self._set_task(task["id"], "plan_failed" if note else "planned",
-                                    final=not then_run, status="pending", note=note)
+                                    final=not then_run, status="pending", note=note,
+                                    plan_source="fallback" if note else "model")
         if then_run:
             task = await self._start_running(task)
             await self._run_job(task)
@@ -289,7 +290,7 @@ class Orchestrator(SubtaskRunner):
         problem = None
         for attempt in range(self.plan_attempts):
             try:
-                result = await self._call(label, messages, model, temperature=0.2)
+                result = await self._call_json(label, messages, model, temperature=0.2)
             except LMStudioError as error:
                 raise PlanningFailed(error.message) from None
             await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
@@ -299,12 +300,21 @@ class Orchestrator(SubtaskRunner):
             except PlanError as error:
                 found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
                 problem = " ".join([str(error)] + [p["message"] for p in found])
-                logger.info("task %s: plan attempt %d unusable: %s", task["id"], attempt + 1,
-                            problem)
+                logger.info("task %s: plan attempt %d (%s) unusable: %s", task["id"],
+                            attempt + 1, result["json_mode"], problem)
             messages = messages + feedback_message(result["text"], problem)
         note = ("The model gave no usable plan after %d tries (%s), so the task runs as a "
                 "single subtask." % (self.plan_attempts, problem.rstrip(".")))
         return single_subtask(task), note
+
+    async def _call_json(self, label, messages, model, **params):
+        """The planning call: structured output in the form the server takes (the prompt
+        alone at worst), inside a slot of the gate, with the client's retries."""
+        async with self.gate.slot(label):
+            return await self.lmstudio.structured_completion(
+                messages, PLAN_SCHEMA, name="plan", model=model, retries=self.retries,
+                backoff=self.retry_backoff, **params)
+
 
 class PlanningFailed(OrchestratorError):
     """The server could not be asked for a plan at all (as opposed to an unusable plan)."""

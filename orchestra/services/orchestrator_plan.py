@@ -1,34 +1,92 @@
 """Planning: the prompt that asks a model for subtasks, and reading (or repairing) its JSON."""
 
-import json
 import logging
-import re
+
+from orchestra.services.lmstudio.structured import repair_json as _repair
 
 logger = logging.getLogger(__name__)
 
 MAX_SUBTASKS = 12
-KINDS = ("chat", "code", "reasoning", "summarization", "long-context")
+#: what a subtask does, and so which model and which checks suit it
+KINDS = ("answer", "summarize", "translate", "extract", "code", "creative")
+KIND_MEANINGS = {
+    "answer": "answer a question or explain something",
+    "summarize": "shorten a given text to its main points",
+    "translate": "put a text into another language",
+    "extract": "pull items (keywords, names, dates, figures) out of a text",
+    "code": "write, fix or explain program code",
+    "creative": "write a poem, haiku, story or other invented text",
+}
+_TASK_TYPES = {"summarize": "summarization", "code": "code"}
+# Names a model (or an older plan) may use for a kind.
+_KIND_ALIASES = {
+    "chat": "answer", "reasoning": "answer", "long-context": "answer", "question": "answer",
+    "explain": "answer", "summarization": "summarize", "summary": "summarize",
+    "summarise": "summarize", "translation": "translate", "extraction": "extract",
+    "list": "extract", "keywords": "extract", "coding": "code", "writing": "creative",
+    "write": "creative", "poem": "creative", "haiku": "creative", "story": "creative",
+}
+
+PLAN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "subtasks": {
+            "type": "array", "minItems": 1, "maxItems": MAX_SUBTASKS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "instructions": {"type": "string"},
+                    "kind": {"type": "string", "enum": list(KINDS)},
+                    "dependsOn": {"type": "array", "items": {"type": "integer"}},
+                },
+                "required": ["id", "title", "instructions", "kind", "dependsOn"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["subtasks"],
+    "additionalProperties": False,
+}
 
 PLAN_SYSTEM = """You plan work for a local language model. Break the user's task into at \
-most {max} small subtasks that can each be done with one answer. Reply with JSON only, no \
-prose, in exactly this shape:
+most {max} subtasks that can each be done with one answer. When the task names several steps \
+("do this, then that", "first ..., then ...", "and then"), make one subtask for each step, in \
+the order given. A task with a single step gets a single subtask.
+Each subtask has:
+- "id": its number (1, 2, 3 ...)
+- "title": a short title
+- "instructions": what to do in this step
+- "kind", one of:
+{kinds}
+- "dependsOn": the ids of earlier subtasks whose results this one needs ([] if none)
+Reply with JSON only, no prose, in exactly this shape:
 {{"subtasks": [{{"id": 1, "title": "short title", "instructions": "what to do", \
-"kind": "chat", "depends_on": []}}]}}
-"kind" is one of {kinds}. "depends_on" lists the ids of earlier subtasks whose results this \
-one needs. A simple task may have a single subtask."""
-
-_FENCE = re.compile(r"```[a-zA-Z]*\s*\n(.*?)\n?```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+"kind": "answer", "dependsOn": []}}]}}"""
 
 
 class PlanError(ValueError):
     """The model's answer is not a usable plan; the message says why (and goes back to it)."""
 
 
+def model_task_type(kind):
+    """recommend_model's task type for a subtask kind."""
+    return _TASK_TYPES.get(kind, "chat")
+
+
+def normalize_kind(kind):
+    """A kind from KINDS for what a model wrote (answer when it is none of them)."""
+    kind = str(kind or "").strip().lower()
+    kind = _KIND_ALIASES.get(kind, kind)
+    return kind if kind in KINDS else "answer"
+
+
 def plan_messages(task, instructions=(), excerpt=None):
     """The planning request; `excerpt` ({"name", "text"}) is the start of the task's
     knowledge base, which every step will be given."""
-    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=", ".join(KINDS))
+    kinds = "\n".join("  %s: %s" % (kind, KIND_MEANINGS[kind]) for kind in KINDS)
+    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=kinds)
     if instructions:
         system += "\n\nStanding instructions for all work:\n" + "\n".join(
             "- " + i["content"] for i in instructions)
@@ -50,34 +108,21 @@ def feedback_message(answer, problem):
 
 def repair_json(text):
     """The JSON value in an answer wrapped in prose or fences, or with trailing commas."""
-    text = (text or "").strip()
-    fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
-        raise PlanError("The answer holds no JSON object.")
-    start = min(starts)
-    end = max(text.rfind("}"), text.rfind("]"))
-    if end <= start:
-        raise PlanError("The JSON in the answer is not closed.")
-    candidate = _TRAILING_COMMA.sub(r"\1", text[start:end + 1])
     try:
-        return json.loads(candidate)
+        return _repair(text)
     except ValueError as error:
-        raise PlanError("The answer is not valid JSON (%s)." % error) from None
+        message = str(error)
+        raise PlanError(message[0].upper() + message[1:] + ".") from None
 
 
 def parse_plan(text):
-    """[{"title", "description", "kind", "depends_on": [positions]}] from a model's answer.
+    """[{"title", "description", "kind", "depends_on": [positions]}] from a model's answer
+    (its text, or the JSON already read from it).
 
     Ids the model gave are mapped to positions; dependencies on unknown or later subtasks
-    are refused, which also rules out cycles.
+    are refused, which also rules out cycles. A kind the model made up becomes "answer".
     """
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = repair_json(text)
+    data = repair_json(text) if isinstance(text, str) else text
     items = data.get("subtasks") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise PlanError('The JSON has no "subtasks" list.')
@@ -91,22 +136,20 @@ def parse_plan(text):
         title = str(item.get("title") or "").strip()
         if not title:
             raise PlanError("Subtask %d has no title." % (index + 1))
-        key = item.get("id", index + 1)
-        positions[str(key)] = index
-        depends = item.get("depends_on", item.get("dependsOn")) or []
+        depends = item.get("dependsOn", item.get("depends_on")) or []
         if not isinstance(depends, list):
             depends = [depends]
         resolved = []
         for dep in depends:
-            if str(dep) not in positions or positions[str(dep)] >= index:
+            if str(dep) not in positions:
                 raise PlanError("Subtask %d depends on %r, which is not an earlier subtask."
                                 % (index + 1, dep))
             resolved.append(positions[str(dep)])
-        kind = str(item.get("kind") or "chat").strip().lower()
+        positions[str(item.get("id", index + 1))] = index
         plan.append({
             "title": title[:200],
             "description": str(item.get("instructions") or item.get("description") or ""),
-            "kind": kind if kind in KINDS else "chat",
+            "kind": normalize_kind(item.get("kind")),
             "depends_on": sorted(set(resolved)),
         })
     return plan
@@ -115,21 +158,70 @@ def parse_plan(text):
 def single_subtask(task):
     """The fallback when no plan comes: the whole task as one subtask."""
     return [{"title": task["title"][:200], "description": task.get("description") or "",
-             "kind": "chat", "depends_on": []}]
+             "kind": "answer", "depends_on": []}]
+
+
+def plan_problems(subtasks):
+    """What is wrong with the dependencies of a hand-written plan, as {index: [sentences]}.
+
+    `depends_on` holds positions. A position outside the plan, a subtask that depends on
+    itself, and every subtask on a cycle are named; nothing is reordered or dropped.
+    """
+    count = len(subtasks)
+    deps = [list(s.get("depends_on") or []) for s in subtasks]
+    problems = {}
+    for index, depends in enumerate(deps):
+        for dep in depends:
+            if dep == index:
+                problems.setdefault(index, []).append("A subtask cannot depend on itself.")
+            elif not 0 <= dep < count:
+                problems.setdefault(index, []).append(
+                    "No subtask at position %d; positions run from 0 to %d." % (dep, count - 1))
+    for cycle in _cycles(deps):
+        path = " \u2192 ".join(str(p) for p in cycle + [cycle[0]])
+        for index in cycle:
+            problems.setdefault(index, []).append(
+                "The dependencies form a cycle (%s), so no subtask on it could start." % path)
+    return problems
+
+
+def _cycles(deps):
+    """Each cycle of two or more subtasks once, as a list of positions."""
+    state, found, seen = {}, [], set()
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for dep in deps[node]:
+            if dep == node or not 0 <= dep < len(deps):
+                continue
+            if state.get(dep) == "open":
+                cycle = stack[stack.index(dep):]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    found.append(list(cycle))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in range(len(deps)):
+        if node not in state:
+            visit(node, [])
+    return found
 
 
 def dependency_order(subtasks):
     """Subtasks in an order where each comes after those it depends on (stable by position).
 
-    `depends_on` holds positions. A cycle or a dangling position (hand-edited plans) leaves
-    the rest in position order rather than failing the whole task.
+    `depends_on` holds positions; plans are checked when written (plan_problems), so every
+    dependency exists and there is no cycle. Rows stored before that check could still hold
+    one: the rest then runs in position order rather than stalling.
     """
-    by_position = {s["position"]: s for s in subtasks}
     done, ordered = set(), []
     remaining = sorted(subtasks, key=lambda s: (s["position"], s["id"]))
     while remaining:
-        ready = [s for s in remaining
-                 if all(d in done or d not in by_position for d in s["depends_on"] or [])]
+        ready = [s for s in remaining if all(d in done for d in s["depends_on"] or [])]
         pick = ready[0] if ready else remaining[0]
         ordered.append(pick)
         done.add(pick["position"])

@@ -1,6 +1,8 @@
 """Planning: the prompt that asks a model for subtasks, and reading (or repairing) its JSON."""
 
+import json
 import logging
+import re
 
 from orchestra.services.lmstudio.structured import repair_json as _repair
 
@@ -60,10 +62,31 @@ Each subtask has:
 - "instructions": what to do in this step
 - "kind", one of:
 {kinds}
-- "dependsOn": the ids of earlier subtasks whose results this one needs ([] if none)
-Reply with JSON only, no prose, in exactly this shape:
-{{"subtasks": [{{"id": 1, "title": "short title", "instructions": "what to do", \
-"kind": "answer", "dependsOn": []}}]}}"""
+- "dependsOn": the ids of earlier subtasks whose results this one needs; [] for the \
+first subtask and for any that needs no earlier result
+Reply with one JSON object only, no prose: {{"subtasks": [...]}}."""
+
+# Worked examples, tasks with one step and with two: small models follow an example
+# far better than a description of the shape.
+PLAN_EXAMPLES = [
+    ("Write a poem about the sea, then translate it into Italian",
+     [{"id": 1, "title": "Poem about the sea", "instructions": "Write a short poem about the "
+       "sea.", "kind": "creative", "dependsOn": []},
+      {"id": 2, "title": "Italian translation", "instructions": "Translate the poem into "
+       "Italian.", "kind": "translate", "dependsOn": [1]}]),
+    ("What is the boiling point of water at sea level?",
+     [{"id": 1, "title": "Boiling point of water", "instructions": "Answer: what is the "
+       "boiling point of water at sea level?", "kind": "answer", "dependsOn": []}]),
+    ("Summarize the report below, then list the people it names",
+     [{"id": 1, "title": "Summary of the report", "instructions": "Summarize the report in "
+       "a few sentences.", "kind": "summarize", "dependsOn": []},
+      {"id": 2, "title": "People named", "instructions": "List the people the report "
+       "names.", "kind": "extract", "dependsOn": []}]),
+]
+
+
+_STEP_BREAK = re.compile(r"(?:,|;|\.)?\s+(?:and\s+)?(?:then|afterwards|after that|finally)\b"
+                         r"|;\s+|^\s*first\b", re.IGNORECASE)
 
 
 class PlanError(ValueError):
@@ -96,7 +119,29 @@ def plan_messages(task, instructions=(), excerpt=None):
     if excerpt:
         user += ('\n\nEvery subtask will be given the knowledge base "%s" as reference. '
                  "It begins:\n%s" % (excerpt["name"], excerpt["text"]))
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    user += step_hint(task["title"])
+    examples = []
+    for example, subtasks in PLAN_EXAMPLES:
+        examples += [{"role": "user", "content": "Task: %s%s" % (example, step_hint(example))},
+                     {"role": "assistant", "content": json.dumps({"subtasks": subtasks})}]
+    return [{"role": "system", "content": system}, *examples, {"role": "user", "content": user}]
+
+
+def named_steps(text):
+    """The steps a task's wording names in order ("A, then B", "first A; then B"), or the
+    whole text as one step; a hint for models too small to split a task on their own."""
+    parts = [part.strip(" ,.;:") for part in _STEP_BREAK.split(text or "")]
+    parts = [part for part in parts if len(part.split()) >= 2]
+    return parts if len(parts) > 1 else [(text or "").strip()]
+
+
+def step_hint(title):
+    """What the task's wording says about its steps, for the end of the planning request."""
+    steps = named_steps(title)
+    if len(steps) == 1:
+        return ""  # the model judges; wording without "then" may still hide several steps
+    return "\n\nThe task names %d steps:\n%s\nMake one subtask for each." % (
+        len(steps), "\n".join("%d. %s" % (i, step) for i, step in enumerate(steps, 1)))
 
 
 def feedback_message(answer, problem):
@@ -104,6 +149,23 @@ def feedback_message(answer, problem):
     return [{"role": "assistant", "content": answer},
             {"role": "user", "content": "That answer cannot be used: %s Reply again with the "
              "JSON object only, exactly in the shape asked for." % problem}]
+
+
+def missing_steps(task, plan):
+    """Why a plan falls short of the steps the task's wording names, or None."""
+    steps = named_steps(task["title"])
+    if len(plan) >= len(steps):
+        return None
+    return "The task names %d steps (%s), but the plan has %d subtask%s." % (
+        len(steps), "; ".join("%d. %s" % (i, s) for i, s in enumerate(steps, 1)), len(plan),
+        "" if len(plan) == 1 else "s")
+
+
+def steps_feedback(answer, missing):
+    """The request for a plan again after one with too few subtasks."""
+    return [{"role": "assistant", "content": answer},
+            {"role": "user", "content": "%s Reply again with one subtask for each step, as "
+             "the JSON object only." % missing}]
 
 
 def repair_json(text):
@@ -146,9 +208,14 @@ def parse_plan(text):
                                 % (index + 1, dep))
             resolved.append(positions[str(dep)])
         positions[str(item.get("id", index + 1))] = index
+        instructions = str(item.get("instructions") or item.get("description") or "")
+        twin = next((i for i, p in enumerate(plan)
+                     if (p["title"], p["description"]) == (title[:200], instructions)), None)
+        if twin is not None:  # small models loop; a copy is no step of the plan
+            raise PlanError("Subtask %d repeats subtask %d." % (index + 1, twin + 1))
         plan.append({
             "title": title[:200],
-            "description": str(item.get("instructions") or item.get("description") or ""),
+            "description": instructions,
             "kind": normalize_kind(item.get("kind")),
             "depends_on": sorted(set(resolved)),
         })

@@ -79,6 +79,9 @@ async def test_server_refusing_both_forms_gets_the_prompt_alone(client, fake_lms
     sent = completion_requests(fake_lmstudio)[-1]["messages"]
     assert sent[0]["content"].startswith("You judge claims.\n\nReply with one JSON object")
     assert client.json_mode == "prompt"
+    await client.structured_completion(messages, SCHEMA, name="judgement",
+                                       describe_schema=False)
+    assert completion_requests(fake_lmstudio)[-1]["messages"] == messages
 
 
 @pytest.mark.gen_test

@@ -160,15 +160,20 @@ class StructuredMixin:
         return parse_structured(result["text"], schema, name)
 
     async def structured_completion(self, messages, schema, *, name, model=None, retries=0,
-                                    backoff=0.5, **params):
+                                    backoff=0.5, describe_schema=True, **params):
         """The completion result (as generate_completion's, plus "json_mode" and "attempts"),
-        asked in the best form the server accepts; the text is not parsed here."""
+        asked in the best form the server accepts; the text is not parsed here. Unless
+        the form carries the schema to the server, the schema is spelled out in the system
+        message; `describe_schema=False` leaves that to messages that show the shape
+        already (a small model copies a JSON Schema's words into its answer)."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
         modes = JSON_MODES[JSON_MODES.index(self.json_mode):] if self.json_mode else JSON_MODES
         for mode in modes:
             fmt = response_format(mode, schema, name)
-            asked = messages if mode == "json_schema" else schema_hint(messages, schema)
+            asked = messages
+            if describe_schema and mode != "json_schema":
+                asked = schema_hint(messages, schema)
             try:
                 result = await self._json_attempts(asked, model, retries, backoff,
                                                    dict(params, response_format=fmt))

@@ -113,7 +113,11 @@ class SubtaskStore(TableStore):
     def _row(self, data, creating):
         data = dict(data)
         if creating:
+            # A plan edited through PATCH loads its subtasks partially: no defaults came in,
+            # and MySQL has none for TEXT columns.
             data.setdefault("depends_on", [])
+            data.setdefault("description", "")
+            data.setdefault("kind", "answer")
         return super()._row(data, creating)
 
     @staticmethod

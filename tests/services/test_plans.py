@@ -25,6 +25,7 @@ def script(fake_lmstudio):
 
 async def planned(orchestrator, **values):
     values.setdefault("title", "Write a haiku about autumn, then translate it into French")
+    values.setdefault("description", "")
     values.setdefault("check_answers", False)
     task = await orchestrator.create_task(values)
     await orchestrator.plan(task["id"])
@@ -88,15 +89,15 @@ async def test_unusable_plans_end_in_the_fallback(orchestrator, script):
 
 @pytest.mark.gen_test
 async def test_hand_written_and_workflow_plans_are_manual(orchestrator, script):
-    task = await orchestrator.create_task({"title": "Tea", "subtasks": [
+    task = await orchestrator.create_task({"title": "Tea", "description": "", "subtasks": [
         {"title": "A", "kind": "summarize"}]})
     assert task["plan_source"] == "manual"
-    plain = await orchestrator.create_task({"title": "Tea"})
+    plain = await orchestrator.create_task({"title": "Tea", "description": ""})
     assert plain["plan_source"] is None
     again = await orchestrator.stores.tasks.update(plain["id"], {"subtasks": [{"title": "B"}]})
     assert again["plan_source"] == "manual"
     workflow = await orchestrator.stores.workflows.create(
-        {"name": "Two", "steps": [{"name": "One", "prompt": "Say one"}]})
+        {"name": "Two", "description": "", "steps": [{"name": "One", "prompt": "Say one"}]})
     run = await orchestrator.run_workflow(workflow["id"], {}, auto_run=False)
     assert run["plan_source"] == "manual" and run["subtasks"][0]["kind"] == "answer"
 
@@ -105,7 +106,8 @@ async def test_hand_written_and_workflow_plans_are_manual(orchestrator, script):
 async def test_each_kind_runs_on_the_model_recommended_for_it(orchestrator, fake_lmstudio):
     script = ModelScript(steps={"Code": "print(1)", "Sum": "Short."})
     fake_lmstudio.default_answer = script
-    task = await orchestrator.create_task({"title": "Mixed", "check_answers": False,
+    task = await orchestrator.create_task({"title": "Mixed", "description": "",
+                                           "check_answers": False,
                                            "subtasks": [{"title": "Code", "kind": "code"},
                                                         {"title": "Sum", "kind": "summarize"}]})
     await orchestrator.run(task["id"])

@@ -7,8 +7,10 @@ Unknown fields are refused and every string has a bounded length.
 
 import datetime
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, pre_load, validate,
-                         validates_schema)
+from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, pre_load,
+                         validate, validates_schema)
+
+from orchestra.services.orchestrator_plan import KINDS, plan_problems
 
 NAME = 200
 SHORT = 5_000
@@ -221,7 +223,7 @@ class CreateSubtaskSchema(Timestamped):
     position = fields.Integer(dump_only=True)
     title = text(NAME, required=True)
     description = text(LONG, load_default="")
-    kind = text(32, allow_none=True, load_default=None)
+    kind = fields.String(allow_none=True, load_default="answer", validate=validate.OneOf(KINDS))
     depends_on = fields.List(fields.Integer(validate=validate.Range(min=0)),
                              data_key="dependsOn", load_default=list,
                              validate=validate.Length(max=100))
@@ -239,6 +241,12 @@ class CreateSubtaskSchema(Timestamped):
     duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
     started_at = UTCDateTime(data_key="startedAt", dump_only=True)
     completed_at = UTCDateTime(data_key="completedAt", dump_only=True)
+
+    @post_load
+    def _kind(self, data, **kwargs):
+        if "kind" in data and data["kind"] is None:
+            data["kind"] = "answer"  # what a subtask is when nobody says
+        return data
 
 
 class NewSubtaskSchema(CreateSubtaskSchema):
@@ -262,6 +270,7 @@ class CreateTaskSchema(Timestamped):
     result = fields.String(dump_only=True)
     error = fields.String(dump_only=True)
     note = fields.String(dump_only=True)
+    plan_source = fields.String(data_key="planSource", dump_only=True)
     auto_run = Boolean(data_key="autoRun", load_only=True)
     subtasks = fields.List(fields.Nested(NewSubtaskSchema), validate=validate.Length(max=100))
     subtasks_total = fields.Integer(data_key="subtasksTotal", dump_only=True)
@@ -271,6 +280,14 @@ class CreateTaskSchema(Timestamped):
     duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
     started_at = UTCDateTime(data_key="startedAt", dump_only=True)
     completed_at = UTCDateTime(data_key="completedAt", dump_only=True)
+
+    @validates_schema
+    def _plan(self, data, **kwargs):
+        # A hand-written plan is refused, never reordered, when a subtask would wait forever.
+        problems = plan_problems(data.get("subtasks") or [])
+        if problems:
+            raise ValidationError({"subtasks": {
+                index: {"dependsOn": messages} for index, messages in problems.items()}})
 
 
 # -- models, training, web fetches --------------------------------------------------------

@@ -17,8 +17,9 @@ from orchestra.services.gate import ModelGate
 from orchestra.services.hallucination import HallucinationDetector
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
-from orchestra.services.orchestrator_plan import (PlanError, feedback_message, parse_plan,
-                                                  plan_messages, single_subtask)
+from orchestra.services.orchestrator_plan import (PLAN_SCHEMA, PlanError, feedback_message,
+                                                  missing_steps, parse_plan, plan_messages,
+                                                  single_subtask, steps_feedback)
 from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
 
@@ -28,6 +29,7 @@ TASK_FIELDS = ("title", "description", "priority", "model", "workflow_id", "know
                "check_answers", "subtasks")
 DONE = ("completed", "failed", "cancelled", "needs_review")
 PLAN_EXCERPT_TOKENS = 300   # the planner only needs to know what the knowledge base is about
+PLAN_ECHO_TOKENS = 400      # of an unusable plan, sent back with what is wrong with it
 
 
 class OrchestratorError(Exception):
@@ -317,7 +319,8 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         plan, note = await self._make_plan(task)
         await self.stores.subtasks.replace_plan(task["id"], plan)
         task = await self._set_task(task["id"], "plan_failed" if note else "planned",
-                                    final=not then_run, status="pending", note=note)
+                                    final=not then_run, status="pending", note=note,
+                                    plan_source="fallback" if note else "model")
         if then_run:
             task = await self._start_running(task)
             await self._run_job(task)
@@ -333,25 +336,62 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         model = await self._choose_model(task, None, "chat")
         label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
                  "rows": (task, None)}
-        problem = None
+        problem = short = None
+        tries = 0
         for attempt in range(self.plan_attempts):
             try:
-                result = await self._call(label, messages, model, temperature=0.2)
+                # Re-asks sample more freely: at the same temperature a small model mostly
+                # gives the same answer again, feedback or not.
+                result = await self._call_json(label, messages, model,
+                                               temperature=0.7 if attempt else 0.2)
             except LMStudioError as error:
-                raise PlanningFailed(error.message) from None
+                if attempt == 0 or error.transient:
+                    raise PlanningFailed(error.message) from None
+                # A re-ask the server refuses (its context is full, say) ends the tries.
+                problem = error.message
+                break
+            tries += 1
             await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
                                               result["usage"]["completion_tokens"])
             try:
-                return parse_plan(result["text"]), None
+                plan = parse_plan(result["text"])
             except PlanError as error:
                 found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
                 problem = " ".join([str(error)] + [p["message"] for p in found])
-                logger.info("task %s: plan attempt %d unusable: %s", task["id"], attempt + 1,
-                            problem)
-            messages = messages + feedback_message(result["text"], problem)
-        note = ("The model gave no usable plan after %d tries (%s), so the task runs as a "
-                "single subtask." % (self.plan_attempts, problem.rstrip(".")))
+                logger.info("task %s: plan attempt %d (%s) unusable: %s", task["id"],
+                            attempt + 1, result["json_mode"], problem)
+                messages = messages + feedback_message(self._echo(result["text"]), problem)
+                continue
+            missing = missing_steps(task, plan)
+            if missing is None or attempt == self.plan_attempts - 1:
+                return plan, None
+            # A valid plan with fewer subtasks than the task names steps is asked again while
+            # tries remain; the longest is kept, and used if nothing better comes.
+            logger.info("task %s: plan attempt %d (%s) short: %s", task["id"], attempt + 1,
+                        result["json_mode"], missing)
+            if short is None or len(plan) > len(short):
+                short = plan
+            messages = messages + steps_feedback(self._echo(result["text"]), missing)
+        if short is not None:
+            return short, None
+        note = ("The model gave no usable plan after %d %s (%s), so the task runs as a "
+                "single subtask." % (tries, "try" if tries == 1 else "tries",
+                                     problem.rstrip(".")))
         return single_subtask(task), note
+
+    def _echo(self, answer):
+        # The answer goes back with the feedback; one that looped is cut, or the re-asks
+        # outgrow a small model's context.
+        return self.lmstudio.truncate_to_context(answer, PLAN_ECHO_TOKENS)
+
+    async def _call_json(self, label, messages, model, **params):
+        """The planning call: structured output in the form the server takes (the prompt
+        alone at worst), inside a slot of the gate, with the client's retries."""
+        async with self.gate.slot(label):
+            return await self.lmstudio.structured_completion(
+                messages, PLAN_SCHEMA, name="plan", model=model, retries=self.retries,
+                backoff=self.retry_backoff, describe_schema=False, **params)
+
 
 class PlanningFailed(OrchestratorError):
     """The server could not be asked for a plan at all (as opposed to an unusable plan)."""

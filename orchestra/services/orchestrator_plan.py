@@ -4,31 +4,112 @@ import json
 import logging
 import re
 
+from orchestra.services.lmstudio.structured import repair_json as _repair
+
 logger = logging.getLogger(__name__)
 
 MAX_SUBTASKS = 12
-KINDS = ("chat", "code", "reasoning", "summarization", "long-context")
+#: what a subtask does, and so which model and which checks suit it
+KINDS = ("answer", "summarize", "translate", "extract", "code", "creative")
+KIND_MEANINGS = {
+    "answer": "answer a question or explain something",
+    "summarize": "shorten a given text to its main points",
+    "translate": "put a text into another language",
+    "extract": "pull items (keywords, names, dates, figures) out of a text",
+    "code": "write, fix or explain program code",
+    "creative": "write a poem, haiku, story or other invented text",
+}
+_TASK_TYPES = {"summarize": "summarization", "code": "code"}
+# Names a model (or an older plan) may use for a kind.
+_KIND_ALIASES = {
+    "chat": "answer", "reasoning": "answer", "long-context": "answer", "question": "answer",
+    "explain": "answer", "summarization": "summarize", "summary": "summarize",
+    "summarise": "summarize", "translation": "translate", "extraction": "extract",
+    "list": "extract", "keywords": "extract", "coding": "code", "writing": "creative",
+    "write": "creative", "poem": "creative", "haiku": "creative", "story": "creative",
+}
+
+PLAN_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "subtasks": {
+            "type": "array", "minItems": 1, "maxItems": MAX_SUBTASKS,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "title": {"type": "string"},
+                    "instructions": {"type": "string"},
+                    "kind": {"type": "string", "enum": list(KINDS)},
+                    "dependsOn": {"type": "array", "items": {"type": "integer"}},
+                },
+                "required": ["id", "title", "instructions", "kind", "dependsOn"],
+                "additionalProperties": False,
+            },
+        },
+    },
+    "required": ["subtasks"],
+    "additionalProperties": False,
+}
 
 PLAN_SYSTEM = """You plan work for a local language model. Break the user's task into at \
-most {max} small subtasks that can each be done with one answer. Reply with JSON only, no \
-prose, in exactly this shape:
-{{"subtasks": [{{"id": 1, "title": "short title", "instructions": "what to do", \
-"kind": "chat", "depends_on": []}}]}}
-"kind" is one of {kinds}. "depends_on" lists the ids of earlier subtasks whose results this \
-one needs. A simple task may have a single subtask."""
+most {max} subtasks that can each be done with one answer. When the task names several steps \
+("do this, then that", "first ..., then ...", "and then"), make one subtask for each step, in \
+the order given. A task with a single step gets a single subtask.
+Each subtask has:
+- "id": its number (1, 2, 3 ...)
+- "title": a short title
+- "instructions": what to do in this step
+- "kind", one of:
+{kinds}
+- "dependsOn": the ids of earlier subtasks whose results this one needs; [] for the \
+first subtask and for any that needs no earlier result
+Reply with one JSON object only, no prose: {{"subtasks": [...]}}."""
 
-_FENCE = re.compile(r"```[a-zA-Z]*\s*\n(.*?)\n?```", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+# Worked examples, tasks with one step and with two: small models follow an example
+# far better than a description of the shape.
+PLAN_EXAMPLES = [
+    ("Write a poem about the sea, then translate it into Italian",
+     [{"id": 1, "title": "Poem about the sea", "instructions": "Write a short poem about the "
+       "sea.", "kind": "creative", "dependsOn": []},
+      {"id": 2, "title": "Italian translation", "instructions": "Translate the poem into "
+       "Italian.", "kind": "translate", "dependsOn": [1]}]),
+    ("What is the boiling point of water at sea level?",
+     [{"id": 1, "title": "Boiling point of water", "instructions": "Answer: what is the "
+       "boiling point of water at sea level?", "kind": "answer", "dependsOn": []}]),
+    ("Summarize the report below, then list the people it names",
+     [{"id": 1, "title": "Summary of the report", "instructions": "Summarize the report in "
+       "a few sentences.", "kind": "summarize", "dependsOn": []},
+      {"id": 2, "title": "People named", "instructions": "List the people the report "
+       "names.", "kind": "extract", "dependsOn": []}]),
+]
+
+
+_STEP_BREAK = re.compile(r"(?:,|;|\.)?\s+(?:and\s+)?(?:then|afterwards|after that|finally)\b"
+                         r"|;\s+|^\s*first\b", re.IGNORECASE)
 
 
 class PlanError(ValueError):
     """The model's answer is not a usable plan; the message says why (and goes back to it)."""
 
 
+def model_task_type(kind):
+    """recommend_model's task type for a subtask kind."""
+    return _TASK_TYPES.get(kind, "chat")
+
+
+def normalize_kind(kind):
+    """A kind from KINDS for what a model wrote (answer when it is none of them)."""
+    kind = str(kind or "").strip().lower()
+    kind = _KIND_ALIASES.get(kind, kind)
+    return kind if kind in KINDS else "answer"
+
+
 def plan_messages(task, instructions=(), excerpt=None):
     """The planning request; `excerpt` ({"name", "text"}) is the start of the task's
     knowledge base, which every step will be given."""
-    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=", ".join(KINDS))
+    kinds = "\n".join("  %s: %s" % (kind, KIND_MEANINGS[kind]) for kind in KINDS)
+    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=kinds)
     if instructions:
         system += "\n\nStanding instructions for all work:\n" + "\n".join(
             "- " + i["content"] for i in instructions)
@@ -38,7 +119,29 @@ def plan_messages(task, instructions=(), excerpt=None):
     if excerpt:
         user += ('\n\nEvery subtask will be given the knowledge base "%s" as reference. '
                  "It begins:\n%s" % (excerpt["name"], excerpt["text"]))
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    user += step_hint(task["title"])
+    examples = []
+    for example, subtasks in PLAN_EXAMPLES:
+        examples += [{"role": "user", "content": "Task: %s%s" % (example, step_hint(example))},
+                     {"role": "assistant", "content": json.dumps({"subtasks": subtasks})}]
+    return [{"role": "system", "content": system}, *examples, {"role": "user", "content": user}]
+
+
+def named_steps(text):
+    """The steps a task's wording names in order ("A, then B", "first A; then B"), or the
+    whole text as one step; a hint for models too small to split a task on their own."""
+    parts = [part.strip(" ,.;:") for part in _STEP_BREAK.split(text or "")]
+    parts = [part for part in parts if len(part.split()) >= 2]
+    return parts if len(parts) > 1 else [(text or "").strip()]
+
+
+def step_hint(title):
+    """What the task's wording says about its steps, for the end of the planning request."""
+    steps = named_steps(title)
+    if len(steps) == 1:
+        return ""  # the model judges; wording without "then" may still hide several steps
+    return "\n\nThe task names %d steps:\n%s\nMake one subtask for each." % (
+        len(steps), "\n".join("%d. %s" % (i, step) for i, step in enumerate(steps, 1)))
 
 
 def feedback_message(answer, problem):
@@ -48,36 +151,40 @@ def feedback_message(answer, problem):
              "JSON object only, exactly in the shape asked for." % problem}]
 
 
+def missing_steps(task, plan):
+    """Why a plan falls short of the steps the task's wording names, or None."""
+    steps = named_steps(task["title"])
+    if len(plan) >= len(steps):
+        return None
+    return "The task names %d steps (%s), but the plan has %d subtask%s." % (
+        len(steps), "; ".join("%d. %s" % (i, s) for i, s in enumerate(steps, 1)), len(plan),
+        "" if len(plan) == 1 else "s")
+
+
+def steps_feedback(answer, missing):
+    """The request for a plan again after one with too few subtasks."""
+    return [{"role": "assistant", "content": answer},
+            {"role": "user", "content": "%s Reply again with one subtask for each step, as "
+             "the JSON object only." % missing}]
+
+
 def repair_json(text):
     """The JSON value in an answer wrapped in prose or fences, or with trailing commas."""
-    text = (text or "").strip()
-    fenced = _FENCE.search(text)
-    if fenced:
-        text = fenced.group(1).strip()
-    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
-    if not starts:
-        raise PlanError("The answer holds no JSON object.")
-    start = min(starts)
-    end = max(text.rfind("}"), text.rfind("]"))
-    if end <= start:
-        raise PlanError("The JSON in the answer is not closed.")
-    candidate = _TRAILING_COMMA.sub(r"\1", text[start:end + 1])
     try:
-        return json.loads(candidate)
+        return _repair(text)
     except ValueError as error:
-        raise PlanError("The answer is not valid JSON (%s)." % error) from None
+        message = str(error)
+        raise PlanError(message[0].upper() + message[1:] + ".") from None
 
 
 def parse_plan(text):
-    """[{"title", "description", "kind", "depends_on": [positions]}] from a model's answer.
+    """[{"title", "description", "kind", "depends_on": [positions]}] from a model's answer
+    (its text, or the JSON already read from it).
 
     Ids the model gave are mapped to positions; dependencies on unknown or later subtasks
-    are refused, which also rules out cycles.
+    are refused, which also rules out cycles. A kind the model made up becomes "answer".
     """
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = repair_json(text)
+    data = repair_json(text) if isinstance(text, str) else text
     items = data.get("subtasks") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise PlanError('The JSON has no "subtasks" list.')
@@ -91,22 +198,25 @@ def parse_plan(text):
         title = str(item.get("title") or "").strip()
         if not title:
             raise PlanError("Subtask %d has no title." % (index + 1))
-        key = item.get("id", index + 1)
-        positions[str(key)] = index
-        depends = item.get("depends_on", item.get("dependsOn")) or []
+        depends = item.get("dependsOn", item.get("depends_on")) or []
         if not isinstance(depends, list):
             depends = [depends]
         resolved = []
         for dep in depends:
-            if str(dep) not in positions or positions[str(dep)] >= index:
+            if str(dep) not in positions:
                 raise PlanError("Subtask %d depends on %r, which is not an earlier subtask."
                                 % (index + 1, dep))
             resolved.append(positions[str(dep)])
-        kind = str(item.get("kind") or "chat").strip().lower()
+        positions[str(item.get("id", index + 1))] = index
+        instructions = str(item.get("instructions") or item.get("description") or "")
+        twin = next((i for i, p in enumerate(plan)
+                     if (p["title"], p["description"]) == (title[:200], instructions)), None)
+        if twin is not None:  # small models loop; a copy is no step of the plan
+            raise PlanError("Subtask %d repeats subtask %d." % (index + 1, twin + 1))
         plan.append({
             "title": title[:200],
-            "description": str(item.get("instructions") or item.get("description") or ""),
-            "kind": kind if kind in KINDS else "chat",
+            "description": instructions,
+            "kind": normalize_kind(item.get("kind")),
             "depends_on": sorted(set(resolved)),
         })
     return plan
@@ -115,21 +225,70 @@ def parse_plan(text):
 def single_subtask(task):
     """The fallback when no plan comes: the whole task as one subtask."""
     return [{"title": task["title"][:200], "description": task.get("description") or "",
-             "kind": "chat", "depends_on": []}]
+             "kind": "answer", "depends_on": []}]
+
+
+def plan_problems(subtasks):
+    """What is wrong with the dependencies of a hand-written plan, as {index: [sentences]}.
+
+    `depends_on` holds positions. A position outside the plan, a subtask that depends on
+    itself, and every subtask on a cycle are named; nothing is reordered or dropped.
+    """
+    count = len(subtasks)
+    deps = [list(s.get("depends_on") or []) for s in subtasks]
+    problems = {}
+    for index, depends in enumerate(deps):
+        for dep in depends:
+            if dep == index:
+                problems.setdefault(index, []).append("A subtask cannot depend on itself.")
+            elif not 0 <= dep < count:
+                problems.setdefault(index, []).append(
+                    "No subtask at position %d; positions run from 0 to %d." % (dep, count - 1))
+    for cycle in _cycles(deps):
+        path = " \u2192 ".join(str(p) for p in cycle + [cycle[0]])
+        for index in cycle:
+            problems.setdefault(index, []).append(
+                "The dependencies form a cycle (%s), so no subtask on it could start." % path)
+    return problems
+
+
+def _cycles(deps):
+    """Each cycle of two or more subtasks once, as a list of positions."""
+    state, found, seen = {}, [], set()
+
+    def visit(node, stack):
+        state[node] = "open"
+        stack.append(node)
+        for dep in deps[node]:
+            if dep == node or not 0 <= dep < len(deps):
+                continue
+            if state.get(dep) == "open":
+                cycle = stack[stack.index(dep):]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    found.append(list(cycle))
+            elif dep not in state:
+                visit(dep, stack)
+        stack.pop()
+        state[node] = "done"
+
+    for node in range(len(deps)):
+        if node not in state:
+            visit(node, [])
+    return found
 
 
 def dependency_order(subtasks):
     """Subtasks in an order where each comes after those it depends on (stable by position).
 
-    `depends_on` holds positions. A cycle or a dangling position (hand-edited plans) leaves
-    the rest in position order rather than failing the whole task.
+    `depends_on` holds positions; plans are checked when written (plan_problems), so every
+    dependency exists and there is no cycle. Rows stored before that check could still hold
+    one: the rest then runs in position order rather than stalling.
     """
-    by_position = {s["position"]: s for s in subtasks}
     done, ordered = set(), []
     remaining = sorted(subtasks, key=lambda s: (s["position"], s["id"]))
     while remaining:
-        ready = [s for s in remaining
-                 if all(d in done or d not in by_position for d in s["depends_on"] or [])]
+        ready = [s for s in remaining if all(d in done for d in s["depends_on"] or [])]
         pick = ready[0] if ready else remaining[0]
         ordered.append(pick)
         done.add(pick["position"])

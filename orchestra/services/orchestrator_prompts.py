@@ -155,7 +155,7 @@ def workflow_subtasks(workflow, templates, values):
         depends = {positions[n] for n in templating.variables(filled) if n in positions}
         if index:
             depends.add(index - 1)
-        subtasks.append({"title": step["name"], "description": filled, "kind": "chat",
+        subtasks.append({"title": step["name"], "description": filled, "kind": "answer",
                          "depends_on": sorted(depends)})
         positions[step["name"]] = index
     return subtasks

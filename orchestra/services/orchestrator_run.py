@@ -14,7 +14,7 @@ from orchestra.db import utcnow
 from orchestra.services import orchestrator_prompts as prompts
 from orchestra.services.hallucination import OK
 from orchestra.services.lmstudio import LMStudioError
-from orchestra.services.orchestrator_plan import dependency_order
+from orchestra.services.orchestrator_plan import dependency_order, model_task_type
 from orchestra.services.orchestrator_review import checker_kind
 from orchestra.store.tasks import SETTLED
 
@@ -110,7 +110,7 @@ class SubtaskRunner:
     async def _run_subtask(self, task, subtask, finished, instructions, reference):
         """Ask for one subtask's answer (and check it); its row as it ends."""
         task_id, sub_id = task["id"], subtask["id"]
-        model = await self._choose_model(task, subtask, subtask["kind"] or "chat")
+        model = await self._choose_model(task, subtask, model_task_type(subtask["kind"]))
         context = await self._context_length(model)
         if task["workflow_id"] is not None:
             messages = prompts.workflow_step_messages(self.lmstudio, subtask, finished,

@@ -18,7 +18,7 @@ class TaskStore(TableStore):
     columns = ("title", "description", "status", "priority", "model", "workflow_id",
                "knowledge_base_id", "check_answers", "result", "error", "note",
                "prompt_tokens", "completion_tokens", "duration_ms", "started_at",
-               "completed_at")
+               "completed_at", "plan_source")
 
     def _get(self, conn, id):
         row = super()._get(conn, id)
@@ -43,13 +43,13 @@ class TaskStore(TableStore):
         return rows
 
     def _create(self, conn, data):
-        id = super()._create(conn, data)
+        id = super()._create(conn, _by_hand(data))
         SubtaskStore(self.db)._write_plan(conn, id, data.get("subtasks") or [])
         return id
 
     def _update(self, conn, id, data):
         # A plan written or edited by hand replaces the subtasks as a whole.
-        super()._update(conn, id, data)
+        super()._update(conn, id, _by_hand(data))
         if data.get("subtasks") is not None:
             SubtaskStore(self.db)._replace_plan(conn, id, data["subtasks"])
 
@@ -94,6 +94,14 @@ class TaskStore(TableStore):
                      "Interrupted by a restart; run it again to resume.", id)
 
 
+def _by_hand(data):
+    """Subtasks given with a task's row are written by hand (the planner stores its plans
+    through SubtaskStore.replace_plan), so the plan's source is "manual"."""
+    if data.get("subtasks") is None or "plan_source" in data:
+        return data
+    return dict(data, plan_source="manual" if data["subtasks"] else None)
+
+
 class SubtaskStore(TableStore):
     table = "subtasks"
     columns = ("task_id", "position", "title", "description", "kind", "depends_on", "status",
@@ -106,7 +114,11 @@ class SubtaskStore(TableStore):
     def _row(self, data, creating):
         data = dict(data)
         if creating:
+            # A plan edited through PATCH loads its subtasks partially: no defaults came in,
+            # and MySQL has none for TEXT columns.
             data.setdefault("depends_on", [])
+            data.setdefault("description", "")
+            data.setdefault("kind", "answer")
         return super()._row(data, creating)
 
     @staticmethod

@@ -1,6 +1,7 @@
 """Task pages: the list, the new-task form, one task (live over /ws), and running a workflow."""
 
 import logging
+import re
 
 import tornado.web
 from marshmallow import ValidationError
@@ -26,16 +27,35 @@ def form_errors(messages, prefix=""):
     return out
 
 
+_KIND_TAG = re.compile(r"^\[([^\]]*)\]\s*")
+
+
 def parse_subtask_lines(text):
-    """'Title: instructions' per line -> subtasks, each building on the one before."""
+    """'[kind] Title: instructions' per line -> subtasks, each building on the one before;
+    the kind is optional (answer when not given)."""
     subtasks = []
     for line in (text or "").splitlines():
-        title, _, instructions = line.strip().partition(":")
+        line, kind = line.strip(), "answer"
+        tag = _KIND_TAG.match(line)
+        if tag:
+            line, kind = line[tag.end():], tag.group(1).strip().lower()
+        title, _, instructions = line.partition(":")
         if title.strip():
             position = len(subtasks)
             subtasks.append({"title": title.strip(), "description": instructions.strip(),
-                             "dependsOn": [position - 1] if position else []})
+                             "kind": kind, "dependsOn": [position - 1] if position else []})
     return subtasks
+
+
+def line_errors(errors):
+    """Errors of hand-written subtasks said per line ("Line 2: ...") for the form."""
+    out = {}
+    for name, message in errors.items():
+        parts = name.split("-")
+        if parts[0] == "subtasks" and len(parts) > 1 and parts[1].isdigit():
+            message = "Line %d: %s" % (int(parts[1]) + 1, message)
+        out[name] = message
+    return out
 
 
 class TaskPageMixin:
@@ -73,7 +93,7 @@ class TaskFormPage(TaskPageMixin, BaseHandler):
             await self.check_knowledge_base(loaded)
         except ValidationError as e:
             return await self.show(dict(data, subtasks=form.get("subtasks", "")),
-                                   form_errors(e.messages), status=400)
+                                   line_errors(form_errors(e.messages)), status=400)
         task = await self.orchestrator.create_task(loaded)
         self.redirect(self.reverse_url("task", task["id"]))
 

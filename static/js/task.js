@@ -135,6 +135,9 @@ function setText(id, text, hideWhenEmpty = false) {
 }
 
 let last = null;
+const PLAN_SOURCES = {
+  model: 'by the model', fallback: 'fallback (one subtask)', manual: 'written by hand',
+};
 
 function render(task) {
   last = { ...last, ...task };
@@ -146,6 +149,8 @@ function render(task) {
   root.dataset.status = task.status;
   setText('task-tokens', `Tokens: ${task.promptTokens ?? 0} in, ${task.completionTokens ?? 0} out`);
   setText('task-duration', `Duration: ${seconds(task.durationMs)}`);
+  const source = task.planSource && (PLAN_SOURCES[task.planSource] || task.planSource);
+  setText('task-plan-source', source && `Plan: ${source}`, true);
   setText('task-note', task.note, true);
   setText('task-error', task.error, true);
   setText('task-result', task.result);
@@ -223,13 +228,17 @@ for (const action of ['plan', 'run', 'cancel']) {
   button(action).addEventListener('click', () => act(`/api/tasks/${taskId}/${action}`));
 }
 
-// Hand-written subtasks: "title: instructions" per line, each after the one before.
+// Hand-written subtasks: "[kind] title: instructions" per line (the kind optional), each
+// after the one before.
 function parseLines(text) {
   return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line, index) => {
+    const tag = line.match(/^\[([^\]]*)\]\s*/);
+    const kind = tag ? tag[1].trim().toLowerCase() : 'answer';
+    if (tag) line = line.slice(tag[0].length);
     const colon = line.indexOf(':');
     const title = (colon >= 0 ? line.slice(0, colon) : line).trim();
     const description = colon >= 0 ? line.slice(colon + 1).trim() : '';
-    return { title, description, dependsOn: index ? [index - 1] : [] };
+    return { title, description, kind, dependsOn: index ? [index - 1] : [] };
   });
 }
 

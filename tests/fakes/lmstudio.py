@@ -74,6 +74,9 @@ class FakeLMStudio:
         # between tokens would not cause.
         self.hangup_delay = 0.05
         self.chunk_delay = 0.0  # between chunks of unscripted answers
+        # response_format types refused, each with the error of the server named (see
+        # lmstudio_handlers.FORMAT_REFUSALS); LM Studio takes json_schema and refuses json_object
+        self.refuse_formats = {"json_object": "lmstudio"}
         self.cancelled = 0  # answers whose client went away before the end
         self.completed = 0  # answers sent in full
         self.port = None
@@ -132,6 +135,11 @@ class FakeLMStudio:
     def slow_first_token(self, seconds, path=None):
         """The next answer waits `seconds` before its first token (headers go out at once)."""
         self._faults.append({"kind": "slow", "seconds": seconds, "path": path})
+
+    def refuse_response_format(self, *types, style="llama.cpp"):
+        """Refuse these response_format types ("json_schema", "json_object") the way the
+        server named by `style` does: "lmstudio", "llama.cpp" or "llama-cpp-python"."""
+        self.refuse_formats = {kind: style for kind in types}
 
     def model(self, model_id):
         return next((m for m in self.models if m["id"] == model_id), None)

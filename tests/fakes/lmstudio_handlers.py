@@ -15,6 +15,33 @@ logger = logging.getLogger(__name__)
 NO_MODELS = ("No models loaded. Please load a model in the developer page or use the "
              "`lms load` command.")
 
+
+def _llama_cpp_python_refusal(kind):
+    # Its route handler turns the request's validation error into a 500 that carries
+    # pydantic's text (llama-cpp-python 0.3.36, as answered to json_schema; see also
+    # ggml-org/llama.cpp#23463).
+    detail = {"type": "literal_error", "loc": ("body", "response_format", "type"),
+              "msg": "Input should be 'text' or 'json_object'", "input": kind,
+              "ctx": {"expected": "'text' or 'json_object'"}}
+    message = ("1 validation error:\n  %s\n\n  File \"/usr/lib/python3/site-packages/llama_cpp/"
+               "server/app.py\", line 376, in create_chat_completion\n    POST "
+               "/v1/chat/completions" % detail)
+    return 500, {"error": {"message": message, "type": "internal_server_error",
+                           "param": None, "code": None}}
+
+
+#: how servers refuse a response_format type they do not take: (status, body)
+FORMAT_REFUSALS = {
+    # LM Studio 0.3.x (lmstudio-bug-tracker#169, #189; later versions add "or 'text'")
+    "lmstudio": lambda kind: (400, {"error": "'response_format.type' must be 'json_schema'"}),
+    # llama.cpp's server before json_schema support (ggml-org/llama.cpp#9522)
+    "llama.cpp": lambda kind: (500, {"error": {
+        "code": 500, "message": 'response_format type must be one of "text" or '
+        '"json_object", but got: %s' % kind, "type": "server_error"}}),
+    "llama-cpp-python": _llama_cpp_python_refusal,
+}
+
+
 def frame(payload):
     """One SSE frame exactly as LM Studio writes it: compact JSON, blank line after."""
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
@@ -185,6 +212,11 @@ class CompletionHandler(FakeHandler):
         if failure is not None:
             self.set_status(failure[0])
             return self.send_json({"error": failure[1]})
+        kind = (body.get("response_format") or {}).get("type")
+        if kind in self.fake.refuse_formats:
+            status, error = FORMAT_REFUSALS[self.fake.refuse_formats[kind]](kind)
+            self.set_status(status)
+            return self.send_json(error)
         answer, text = self.fake.next_answer(body)
         pieces = pieces_of(text)
         finish_reason = answer.finish_reason

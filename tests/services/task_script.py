@@ -10,13 +10,15 @@ PLAN_MARK = "You plan work for a local language model"
 
 
 def plan_json(*steps):
-    """A plan answer: steps as (title, instructions) or (title, instructions, depends_on)."""
+    """A plan answer: steps as (title, instructions), (title, instructions, depends_on) or
+    (title, instructions, depends_on, kind)."""
     items = []
     for index, step in enumerate(steps, 1):
         title, instructions = step[0], step[1]
         depends = step[2] if len(step) > 2 else []
+        kind = step[3] if len(step) > 3 else "answer"
         items.append({"id": index, "title": title, "instructions": instructions,
-                      "kind": "chat", "depends_on": depends})
+                      "kind": kind, "dependsOn": depends})
     return json.dumps({"subtasks": items})
 
 

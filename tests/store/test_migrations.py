@@ -65,3 +65,52 @@ def test_a_failing_migration_changes_nothing(tmp_path):
     tables = {r.name for r in conn.query("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "a" in tables and "b" not in tables
     assert [r.version for r in conn.query("SELECT version FROM schema_migrations")] == ["0001"]
+
+
+OLD_KINDS = ["chat", "reasoning", "long-context", None, "summarization", "code", "poem"]
+NEW_KINDS = ["answer", "answer", "answer", "answer", "summarize", "code", "answer"]
+
+
+def add_old_plan(conn):
+    now = dblib.utcnow()
+    task = conn.execute("INSERT INTO tasks (title, description, created_at, updated_at)"
+                        " VALUES (%s, '', %s, %s)", "Old", now, now)
+    for position, kind in enumerate(OLD_KINDS):
+        conn.execute("INSERT INTO subtasks (task_id, position, title, description, kind,"
+                     " depends_on, created_at, updated_at)"
+                     " VALUES (%s, %s, %s, '', %s, '[]', %s, %s)",
+                     task, position, "S%d" % position, kind, now, now)
+    return task
+
+
+def kinds(conn, task):
+    return [r.kind for r in conn.query(
+        "SELECT kind FROM subtasks WHERE task_id = %s ORDER BY position", task)]
+
+
+def test_migration_0003_renames_old_subtask_kinds(tmp_path):
+    old = tmp_path / "sql" / "sqlite"
+    old.mkdir(parents=True)
+    for version, name, path in dblib.migration_files("sqlite")[:2]:
+        (old / ("%s_%s.sql" % (version, name))).write_text(open(path).read())
+    conn = dblib.Connection("sqlite:///" + str(tmp_path / "k.db"))
+    assert dblib.migrate(conn, sql_dir=str(tmp_path / "sql")) == ["0001", "0002"]
+    task = add_old_plan(conn)
+    assert dblib.migrate(conn)[0] == "0003"
+    assert kinds(conn, task) == NEW_KINDS
+    assert conn.get("SELECT plan_source FROM tasks WHERE id = %s", task).plan_source is None
+
+
+@pytest.mark.mysql
+def test_migration_0003_renames_old_subtask_kinds_on_mysql(mysql_database):
+    from tests.conftest import empty_mysql
+    empty_mysql(mysql_database)
+    task = add_old_plan(mysql_database)
+    _, _, path = next(f for f in dblib.migration_files("mysql") if f[0] == "0003")
+    with open(path) as f:
+        updates = [s for s in dblib.split_statements(f.read()) if s.startswith("UPDATE")]
+    assert len(updates) == 3
+    for statement in updates:
+        mysql_database.execute(statement)
+    assert kinds(mysql_database, task) == NEW_KINDS
+    empty_mysql(mysql_database)

@@ -90,7 +90,7 @@ async def test_answers_are_grounded_in_the_base_whatever_their_kind(fetch, orche
     script.steps = {"Wrong": "A cup of sencha holds about 70 mg of caffeine.",
                     "Right": "A cup of sencha holds about 30 mg of caffeine."}
     task = await run_task(fetch, orchestrator, knowledgeBaseId=base["id"], subtasks=[
-        {"title": "Wrong", "kind": "chat"}, {"title": "Right", "kind": "reasoning"}])
+        {"title": "Wrong", "kind": "answer"}, {"title": "Right", "kind": "extract"}])
     wrong, right = task["subtasks"]
     assert wrong["verdict"]["verdict"] != "ok" and wrong["score"] < 0.8
     assert wrong["verdict"]["flags"][0]["method"] == "grounding"

@@ -8,6 +8,7 @@ from .errors import (
     LMStudioTimeout,
     LMStudioUnavailable,
     ModelNotFound,
+    StructuredOutputError,
     UpstreamError,
 )
 from .stream import CompletionStream
@@ -16,8 +17,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "CompletionStream", "LMStudioClient", "LMStudioError", "LMStudioTimeout",
-    "LMStudioUnavailable", "ModelNotFound", "UpstreamError", "is_language_model",
-    "normalize_base_url", "status",
+    "LMStudioUnavailable", "ModelNotFound", "StructuredOutputError", "UpstreamError",
+    "is_language_model", "normalize_base_url", "status",
 ]
 
 

@@ -8,6 +8,7 @@ import time
 
 from .errors import LMStudioError, LMStudioUnavailable, ModelNotFound, UpstreamError
 from .stream import CompletionStream
+from .structured import StructuredMixin
 from .text import normalize_usage, split_reasoning
 from .transport import AbortableHTTPClient, abort, error_code, error_message, make_request
 from .transport import map_fetch_error
@@ -55,7 +56,7 @@ def _endpoint_missing(error):
     return error.status == 200 and "unexpected endpoint" in error.server_message.lower()
 
 
-class LMStudioClient(WorkflowsMixin):
+class LMStudioClient(WorkflowsMixin, StructuredMixin):
     """Talks to LM Studio's local server; every method that does I/O is a coroutine."""
 
     def __init__(self, base_url, *, benchmarks=None, api_token=None, connect_timeout=5.0,

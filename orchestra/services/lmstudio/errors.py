@@ -63,3 +63,12 @@ class LMStudioTimeout(LMStudioError):
         self.seconds = seconds
         within = f" within {seconds:g} seconds" if seconds else " in time"
         super().__init__(f"LM Studio at {url} did not answer{within}.")
+
+
+class StructuredOutputError(LMStudioError):
+    """The server answered, but no JSON that fits the schema came back."""
+
+    def __init__(self, name, problem):
+        self.name = name
+        self.problem = problem
+        super().__init__(f"The model gave no valid {name} JSON: {problem.rstrip('.')}.")

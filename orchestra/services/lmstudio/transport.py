@@ -86,12 +86,26 @@ def error_message(body):
     except (ValueError, UnicodeDecodeError):
         text = body.decode("utf-8", "replace").strip() if isinstance(body, bytes) else str(body)
         return text[:300] or None
-    if not isinstance(data, dict) or "error" not in data:
+    if not isinstance(data, dict):
         return None
+    if "error" not in data:
+        return _other_error_message(data)
     error = data["error"]
     if isinstance(error, dict):
         return str(error.get("message") or error.get("type") or error)
     return str(error)
+
+
+def _other_error_message(data):
+    """vLLM's top-level {"object": "error", "message"} and FastAPI's {"detail": [...]} (the
+    shape llama-cpp-python's server uses for a request it cannot validate)."""
+    if data.get("object") == "error" and data.get("message"):
+        return str(data["message"])
+    detail = data.get("detail")
+    if isinstance(detail, list):
+        return "; ".join("%s: %s" % (".".join(str(p) for p in d.get("loc") or ()), d.get("msg"))
+                         if isinstance(d, dict) else str(d) for d in detail) or None
+    return str(detail) if detail else None
 
 
 def error_code(body):

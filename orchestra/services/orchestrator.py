@@ -17,8 +17,8 @@ from orchestra.services.gate import ModelGate
 from orchestra.services.hallucination import HallucinationDetector
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
-from orchestra.services.orchestrator_plan import (PLAN_SCHEMA, PlanError, feedback_message,
-                                                  missing_steps, parse_plan, plan_messages,
+from orchestra.services.orchestrator_plan import (PlanError, feedback_message, missing_steps,
+                                                  parse_plan, plan_messages, plan_schema,
                                                   single_subtask, steps_feedback)
 from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
@@ -342,7 +342,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             try:
                 # Re-asks sample more freely: at the same temperature a small model mostly
                 # gives the same answer again, feedback or not.
-                result = await self._call_json(label, messages, model,
+                result = await self._call_json(label, messages, plan_schema(task), model,
                                                temperature=0.7 if attempt else 0.2)
             except LMStudioError as error:
                 if attempt == 0 or error.transient:
@@ -384,12 +384,12 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         # outgrow a small model's context.
         return self.lmstudio.truncate_to_context(answer, PLAN_ECHO_TOKENS)
 
-    async def _call_json(self, label, messages, model, **params):
+    async def _call_json(self, label, messages, schema, model, **params):
         """The planning call: structured output in the form the server takes (the prompt
         alone at worst), inside a slot of the gate, with the client's retries."""
         async with self.gate.slot(label):
             return await self.lmstudio.structured_completion(
-                messages, PLAN_SCHEMA, name="plan", model=model, retries=self.retries,
+                messages, schema, name="plan", model=model, retries=self.retries,
                 backoff=self.retry_backoff, describe_schema=False, **params)
 
 

@@ -52,6 +52,20 @@ PLAN_SCHEMA = {
     "additionalProperties": False,
 }
 
+
+
+def plan_schema(task):
+    """PLAN_SCHEMA for this task: when its wording names several steps ("A, then B"), at
+    least that many subtasks, so a server that constrains its output to the schema cannot
+    merge them; a task that names no steps may still get one subtask."""
+    steps = len(named_steps(task["title"]))
+    if steps == 1:
+        return PLAN_SCHEMA
+    schema = json.loads(json.dumps(PLAN_SCHEMA))
+    schema["properties"]["subtasks"]["minItems"] = min(steps, MAX_SUBTASKS)
+    return schema
+
+
 PLAN_SYSTEM = """You plan work for a local language model. Break the user's task into at \
 most {max} subtasks that can each be done with one answer. When the task names several steps \
 ("do this, then that", "first ..., then ...", "and then"), make one subtask for each step, in \

@@ -9,7 +9,7 @@ from orchestra.services.lmstudio.structured import validate
 from orchestra.services.orchestrator_plan import (KINDS, PLAN_SCHEMA, PlanError,
                                                   dependency_order, model_task_type,
                                                   named_steps, parse_plan, plan_messages,
-                                                  plan_problems)
+                                                  plan_problems, plan_schema)
 from tests.services.task_script import ModelScript, is_plan, plan_json
 
 TWO_STEPS = plan_json(("Haiku", "Write a haiku about autumn", [], "creative"),
@@ -46,8 +46,11 @@ async def test_plan_is_asked_with_the_json_schema_and_stored_with_kinds(orchestr
     assert [(s["title"], s["kind"], s["depends_on"]) for s in task["subtasks"]] == [
         ("Haiku", "creative", []), ("French", "translate", [0])]
     asked = script.plan_requests[0]
+    # The task names two steps: the schema asks for at least two subtasks.
+    two = dict(PLAN_SCHEMA["properties"]["subtasks"], minItems=2)
     assert asked["response_format"] == {"type": "json_schema", "json_schema": {
-        "name": "plan", "strict": True, "schema": PLAN_SCHEMA}}
+        "name": "plan", "strict": True, "schema": dict(PLAN_SCHEMA, properties={
+            "subtasks": two})}}
     assert orchestrator.lmstudio.json_mode == "json_schema"
 
 
@@ -74,7 +77,8 @@ async def test_json_object_is_used_where_json_schema_is_refused(orchestrator, sc
     task = await planned(orchestrator)
     assert task["plan_source"] == "model"
     assert formats(fake_lmstudio) == ["json_schema", "json_object"]
-    assert script.plan_requests[-1]["response_format"]["schema"] == PLAN_SCHEMA
+    schema = script.plan_requests[-1]["response_format"]["schema"]
+    assert schema["properties"]["subtasks"]["minItems"] == 2
 
 
 @pytest.mark.gen_test
@@ -143,6 +147,14 @@ def test_steps_named_in_the_wording_are_pointed_out():
     assert named_steps("First outline the essay; then write it, and finally proofread it") == [
         "outline the essay", "write it", "proofread it"]
     assert named_steps("What is the capital of France?") == ["What is the capital of France?"]
+
+
+def test_the_schema_asks_for_a_subtask_per_named_step_and_no_more():
+    assert plan_schema({"title": "What is the capital of France?"}) is PLAN_SCHEMA
+    three = plan_schema({"title": "First outline the essay; then write it, and finally "
+                                  "proofread it"})
+    assert three["properties"]["subtasks"]["minItems"] == 3
+    assert PLAN_SCHEMA["properties"]["subtasks"]["minItems"] == 1   # not changed in place
     asked = plan_messages({"title": "Summarize it, then list three keywords",
                            "description": "Some text."})[-1]["content"]
     assert asked == ("Task: Summarize it, then list three keywords\n\nSome text.\n\n"

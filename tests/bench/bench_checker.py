@@ -3,16 +3,20 @@
 Three runs: the lexical checker alone; with a model judge that answers from the labels and
 quotes the sources correctly (what a good judge adds); and with a judge that answers the
 opposite of the label and invents its quotes (what the quote filter keeps out). The judges
-are the fake LM Studio, started in-process and scripted. Also prints the lexical checker's
-time per claim.
+are the fake LM Studio, started in-process and scripted. With --judge-url (or
+ORCHESTRA_BENCH_LLM_URL), a fourth run asks a real OpenAI-compatible server as the judge
+(e.g. llama-cpp-python's server with SmolLM2-135M-Instruct, as .ci/run starts it). Also
+prints the lexical checker's time per claim.
 
-    python -m tests.bench.bench_checker
+    python -m tests.bench.bench_checker [--judge-url URL]
 """
 
+import argparse
 import asyncio
 import json
 import logging
 import math
+import os
 import time
 
 from orchestra.services.hallucination import HallucinationDetector, split_claims
@@ -82,7 +86,17 @@ async def run_with_judge(answer):
         fake.stop()
 
 
-async def main():
+async def run_with_server(url):
+    client = LMStudioClient(url, request_timeout=300)
+    try:
+        started = time.perf_counter()
+        table = figures(await evaluate(HallucinationDetector(client), ALL))
+        return table, time.perf_counter() - started, client.json_mode
+    finally:
+        await client.close()
+
+
+async def main(judge_url=None):
     client = LMStudioClient(unused_url())
     lexical = HallucinationDetector(client, judge=False)
     show("lexical checker alone", figures(await evaluate(lexical, ALL)))
@@ -97,10 +111,17 @@ async def main():
     show("with a judge that answers from the labels (%d judgements asked)" % asked, table)
     table, asked = await run_with_judge(lying_judge)
     show("with a judge that lies and invents its quotes (%d judgements asked)" % asked, table)
+    if judge_url:
+        table, seconds, mode = await run_with_server(judge_url)
+        show("with the model at %s as the judge (structured output: %s; %.0f s)"
+             % (judge_url, mode, seconds), table)
     print("\nlexical checker: %.2f ms per claim (%d claims, %d answers, averaged over "
           "%d rounds)" % (elapsed / rounds / claims * 1000, claims, len(ALL), rounds))
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(main())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--judge-url", default=os.environ.get("ORCHESTRA_BENCH_LLM_URL"),
+                        help="a real OpenAI-compatible server to ask as the judge")
+    asyncio.run(main(parser.parse_args().judge_url))

@@ -291,6 +291,27 @@ async def test_a_judgement_with_an_invented_quote_is_dropped(detector, fake_lmst
 
 
 @pytest.mark.gen_test
+async def test_a_judge_cannot_wave_a_swapped_figure_through(detector, fake_lmstudio):
+    claim = "The Hobbit appeared in 1954."
+    source = "The Hobbit was published in 1937. The Lord of the Rings followed in 1954."
+    # A quote that is in the sources but lacks the claim's figure: dropped.
+    fake_lmstudio.default_answer = judge_from({claim: (
+        "supported", "The Hobbit was published in 1937.")})
+    report = await detector.check(claim, sources=[source])
+    assert report["checks"]["judge"] == "0 of 1 judgements kept"
+    assert report["claims"][0]["verdict"] == "contradicted"
+    # A quote that holds the figure, yet the sources give the claim's subject another: the
+    # lexical contradiction stands, and the model's word is only noted.
+    fake_lmstudio.default_answer = judge_from({claim: (
+        "supported", "The Hobbit was published in 1937. The Lord of the Rings followed in "
+        "1954.")})
+    report = await detector.check(claim, sources=[source])
+    assert report["claims"][0]["verdict"] == "contradicted"
+    assert report["verdict"] == "likely hallucinated"
+    assert report["claims"][0]["reasons"][-1].startswith("The model finds it supported")
+
+
+@pytest.mark.gen_test
 async def test_a_judge_that_does_not_answer_json_or_at_all_changes_nothing(
         detector, fake_lmstudio):
     fake_lmstudio.default_answer = "I think it is fine."

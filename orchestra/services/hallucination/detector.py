@@ -214,10 +214,12 @@ def combine(claim, verdict, passage):
     quote = {"text": passage.text, "source": passage.source}
     if verdict == "supported":
         if claim["verdict"] == lexical.CONTRADICTED:
-            claim.update(verdict=lexical.UNSUPPORTED, score=0.5)
-            claim["reasons"].append("The model finds it supported; the wording disagrees.")
-        else:
-            claim.update(verdict=lexical.SUPPORTED, score=max(claim["score"], 0.9), reasons=[])
+            # A source that gives another figure or name for the same thing outweighs the
+            # model's word: a weak judge must not wave a swap through.
+            claim["reasons"].append("The model finds it supported; the sources' own figures "
+                                    "or names say otherwise.")
+            return
+        claim.update(verdict=lexical.SUPPORTED, score=max(claim["score"], 0.9), reasons=[])
     else:
         if claim["verdict"] == lexical.SUPPORTED:
             claim.update(verdict=lexical.UNSUPPORTED, score=0.4)

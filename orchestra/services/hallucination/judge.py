@@ -1,19 +1,17 @@
 """A model's judgement of one claim against the sources, kept only with a verbatim quote.
 
 The model is asked for `supported | contradicted | not_found` and the sentence of the sources
-that decides it, with structured output where the client offers it. A judgement whose quote
-is not in the sources (case, spacing and punctuation aside) is dropped, and so is one whose
-quote shares nothing with the claim: a model that invents evidence cannot move the verdict,
-so a weak judge can only help.
+that decides it, with structured output (the client finds the form the server takes). A
+judgement whose quote is not in the sources (case, spacing and punctuation aside) is dropped,
+and so is one whose quote shares nothing with the claim, or a "supported" whose quote lacks a
+figure or a name of the claim: a model that invents evidence or waves a swap through cannot
+move the verdict.
 """
 
-import json
 import logging
-import re
 
-from orchestra.services.lmstudio import LMStudioError
-
-from .text import content_stems, numbers
+from .lexical import name_in
+from .text import content_stems, names, numbers
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +26,6 @@ SCHEMA = {
     "additionalProperties": False,
 }
 MAX_SOURCE_CHARS = 6000
-_OBJECT = re.compile(r"\{.*\}", re.S)
 PROMPT = """You check one claim against source passages.
 Reply with JSON only: {"verdict": "supported" | "contradicted" | "not_found", "quote": "..."}.
 - supported: the passages state the claim.
@@ -48,25 +45,6 @@ def prompt(claim, passages):
     return PROMPT % (listed[:MAX_SOURCE_CHARS], claim)
 
 
-async def ask_json(client, messages, schema, name, model=None):
-    """The model's JSON answer: through the client's structured output when it has it,
-    else a plain completion whose first JSON object is parsed."""
-    if hasattr(client, "generate_json"):
-        return await client.generate_json(messages, schema, name=name, model=model,
-                                          temperature=0)
-    answer = await client.generate_completion(messages, model=model, temperature=0,
-                                              max_tokens=300)
-    text = (answer.get("text") or "").strip()
-    found = _OBJECT.search(text)
-    try:
-        data = json.loads(found.group(0) if found else text)
-    except ValueError:
-        raise LMStudioError("The judgement was not JSON.") from None
-    if not isinstance(data, dict):
-        raise LMStudioError("The judgement was not a JSON object.")
-    return data
-
-
 def accepted(claim, data, evidence):
     """(verdict, Passage) when the judgement stands, else (None, why it was dropped)."""
     verdict = str(data.get("verdict", "")).strip().lower().replace(" ", "_")
@@ -82,11 +60,24 @@ def accepted(claim, data, evidence):
     figures = {n.value for n in numbers(quote)} & {n.value for n in numbers(claim)}
     if not shared and not figures:
         return None, "quote unrelated to the claim"
+    if verdict == "supported" and not covers(quote, claim):
+        return None, "quote lacks the claim's figures or names"
     return verdict, passage
+
+
+def covers(quote, claim):
+    """The quote gives every figure and name of the claim: a judge that calls a swapped
+    figure or name "supported" is not taken at its word."""
+    quoted = numbers(quote)
+    if not all(any(n.matches(q) for q in quoted) for n in numbers(claim)):
+        return False
+    stems = content_stems(quote) | {part for name in names(quote) for part in name}
+    return all(name_in(name, stems) for name in names(claim))
 
 
 async def judge(client, claim, evidence, passages, model=None):
     """(verdict or None, Passage or a reason); LMStudioError when the server fails."""
     messages = [{"role": "user", "content": prompt(claim, passages)}]
-    data = await ask_json(client, messages, SCHEMA, "claim_judgement", model=model)
+    data = await client.generate_json(messages, SCHEMA, name="claim_judgement", model=model,
+                                      temperature=0, max_tokens=300)
     return accepted(claim, data, evidence)

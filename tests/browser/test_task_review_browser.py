@@ -20,6 +20,12 @@ def doubtful(app, fake_lmstudio):
         SAMPLE if (body.get("temperature") or 0) >= 0.9 else ANSWER)
 
 
+async def tower_task(orchestrator):
+    return await orchestrator.create_task({
+        "title": "Tower", "description": "", "model": "qwen2.5-7b-instruct",
+        "subtasks": [{"title": "Height", "description": "How tall?"}]})
+
+
 def script_errors(page):
     # The answer is text, so no <img src=x> is ever requested; any error is a fault.
     return page_errors(page)
@@ -28,9 +34,7 @@ def script_errors(page):
 @pytest.mark.gen_test(timeout=60)
 async def test_accept_an_answer_that_needs_review_from_the_page(open_page, app, doubtful):
     orchestrator = app.settings["services"]["orchestrator"]
-    task = await orchestrator.create_task({
-        "title": "Tower", "description": "", "model": "qwen2.5-7b-instruct",
-        "subtasks": [{"title": "Height", "description": "How tall?"}]})
+    task = await tower_task(orchestrator)
     page = await open_page("/tasks/%d" % task["id"])
     await page.wait_for_selector("#live-status[data-state=open]")
     await page.click("button[data-action=run]")
@@ -77,9 +81,7 @@ async def test_accept_an_answer_that_needs_review_from_the_page(open_page, app, 
 @pytest.mark.gen_test(timeout=60)
 async def test_edit_an_answer_that_needs_review_from_the_page(open_page, app, doubtful):
     orchestrator = app.settings["services"]["orchestrator"]
-    task = await orchestrator.create_task({
-        "title": "Tower", "description": "", "model": "qwen2.5-7b-instruct",
-        "subtasks": [{"title": "Height", "description": "How tall?"}]})
+    task = await tower_task(orchestrator)
     await orchestrator.run(task["id"])
     await orchestrator.wait(task["id"])
     page = await open_page("/tasks/%d" % task["id"])

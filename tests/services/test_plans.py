@@ -11,6 +11,7 @@ from orchestra.services.orchestrator_plan import (KINDS, PLAN_SCHEMA, PlanError,
                                                   named_steps, parse_plan, plan_messages,
                                                   plan_problems, plan_schema)
 from tests.services.task_script import ModelScript, is_plan, plan_json
+from tests.services.test_orchestrator import create
 
 TWO_STEPS = plan_json(("Haiku", "Write a haiku about autumn", [], "creative"),
                       ("French", "Translate the haiku into French", [1], "translate"))
@@ -26,8 +27,7 @@ def script(fake_lmstudio):
 async def planned(orchestrator, **values):
     values.setdefault("title", "Write a haiku about autumn, then translate it into French")
     values.setdefault("description", "")
-    values.setdefault("check_answers", False)
-    task = await orchestrator.create_task(values)
+    task = await create(orchestrator, **values)
     await orchestrator.plan(task["id"])
     await orchestrator.wait(task["id"])
     return await orchestrator.stores.tasks.get(task["id"])

@@ -17,9 +17,9 @@ from orchestra.services.gate import ModelGate
 from orchestra.services.hallucination import HallucinationDetector
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
-from orchestra.services.orchestrator_plan import (PlanError, feedback_message, missing_steps,
-                                                  parse_plan, plan_messages, plan_schema,
-                                                  single_subtask, steps_feedback)
+from orchestra.services.orchestrator_plan import (PlanError, feedback_message, link_inputs,
+                                                  missing_steps, parse_plan, plan_messages,
+                                                  plan_schema, single_subtask, steps_feedback)
 from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
 
@@ -354,7 +354,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
                                               result["usage"]["completion_tokens"])
             try:
-                plan = parse_plan(result["text"])
+                plan = link_inputs(parse_plan(result["text"]), task)
             except PlanError as error:
                 found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
                 problem = " ".join([str(error)] + [p["message"] for p in found])

@@ -236,6 +236,22 @@ def parse_plan(text):
     return plan
 
 
+# Kinds of work that transform a text: they need one to work on.
+NEEDS_INPUT = ("summarize", "translate", "extract")
+
+
+def link_inputs(plan, task):
+    """A model's plan with each text-transforming step that names no input and has no text of
+    the task to work on made to build on the step before it ("write a haiku, then translate
+    it": small models often leave out that the translation needs the haiku)."""
+    if (task.get("description") or "").strip():
+        return plan
+    for position, subtask in enumerate(plan):
+        if position and subtask["kind"] in NEEDS_INPUT and not subtask["depends_on"]:
+            subtask["depends_on"] = [position - 1]
+    return plan
+
+
 def single_subtask(task):
     """The fallback when no plan comes: the whole task as one subtask."""
     return [{"title": task["title"][:200], "description": task.get("description") or "",

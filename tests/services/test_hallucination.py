@@ -321,3 +321,15 @@ async def test_a_judge_that_does_not_answer_json_or_at_all_changes_nothing(
     report = await detector.check(ANSWER, sources=[SOURCE])
     assert report["verdict"] == "ok"
     assert report["checks"]["judge"].startswith("unavailable: LM Studio is not reachable")
+
+
+@pytest.mark.parametrize("kind,what", [("translate", "translation"), ("summarize", "summary")])
+@pytest.mark.gen_test
+async def test_a_translation_or_summary_without_its_input_is_unchecked(detector, fake_lmstudio,
+                                                                      kind, what):
+    report = await detector.check("Les feuilles tombent en 1889 sur Paris.", kind=kind,
+                                  question="Translate the haiku into French.")
+    assert report["verdict"] == "unchecked" and report["samples"] == 0
+    assert report["reason"] == "A %s is checked against its input, and it was given none." % (
+        what)
+    assert completions(fake_lmstudio) == []   # no samples of a text that had no input

@@ -225,3 +225,16 @@ async def test_a_refused_re_ask_ends_the_tries_without_failing_the_task(orchestr
     task = await planned(orchestrator, title="Tea")
     assert task["plan_source"] == "fallback" and task["status"] == "pending"
     assert "after 1 try (" in task["note"] and "maximum context length" in task["note"]
+
+
+@pytest.mark.gen_test
+async def test_a_step_that_transforms_a_text_builds_on_the_step_before_it(orchestrator, script):
+    # A small model's plan: the translation names no input, and the task gives no text.
+    script.plans = [plan_json(("Haiku", "Write a haiku about autumn", [], "creative"),
+                              ("French", "Translate the haiku into French", [], "translate"))]
+    task = await planned(orchestrator)
+    assert [s["depends_on"] for s in task["subtasks"]] == [[], [0]]
+    # With a text of its own in the task, a translation may well mean that text.
+    task = await planned(orchestrator, title="Write a haiku, then translate the text below",
+                         description="Les feuilles tombent.")
+    assert [s["depends_on"] for s in task["subtasks"]] == [[], []]

@@ -30,6 +30,7 @@ PROBLEM_PENALTY = {"empty": 1.0, "refusal": 0.5, "repetition": 0.5, "truncated":
                    "invalid_json": 0.3, "omitted": 0.3}
 GROUNDED_KINDS = ("answer", "extract", "summarize")
 RESPONSE_ONLY_KINDS = ("creative", "code")
+FAITHFUL_KINDS = ("summarize", "translate")    # checked against their input, if any
 
 
 class HallucinationDetector:
@@ -64,6 +65,10 @@ class HallucinationDetector:
                 problems += omissions(text, evidence)
             if judge and self.judge and claims:
                 checks["judge"] = await self.judge_claims(claims, evidence, model, label)
+        elif kind in FAITHFUL_KINDS:
+            # Other samples of a summary or translation of nothing say nothing about it.
+            claims, reason = [], "A %s is checked against its input, and it was given none." % (
+                "translation" if kind == "translate" else "summary")
         else:
             if messages is None and question:
                 messages = [{"role": "user", "content": question}]

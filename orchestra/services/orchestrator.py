@@ -302,6 +302,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             job.cancel()
         if jobs:
             await asyncio.wait([job for _, job in jobs])
+        self.detector.close()
 
     async def _stopped(self, task_id, reason):
         if reason == "interrupted":

@@ -4,6 +4,7 @@ come from the fake LM Studio."""
 
 import itertools
 import json
+import threading
 
 import pytest
 
@@ -263,15 +264,20 @@ def judge_from(table):
     return answer
 
 
+async def judged(detector, fake, claim, source, verdict, quote):
+    """The report on `claim` when the model judges it `verdict`, quoting `quote`."""
+    fake.default_answer = judge_from({claim: (verdict, quote)})
+    return await detector.check(claim, sources=[source])
+
+
 @pytest.mark.gen_test
 async def test_a_judgement_with_a_verbatim_quote_counts(detector, fake_lmstudio):
     claim = "The company's staff numbers 1,450."
     source = "In 2023, the company employs 1450 people at two sites."
-    fake_lmstudio.default_answer = judge_from({claim: (
-        "supported", "the company  EMPLOYS 1450 people")})
     lexical = await detector.check(claim, sources=[source], judge=False)
     assert lexical["claims"][0]["verdict"] == "unsupported"
-    report = await detector.check(claim, sources=[source])
+    report = await judged(detector, fake_lmstudio, claim, source, "supported",
+                          "the company  EMPLOYS 1450 people")
     assert report["claims"][0]["verdict"] == "supported" and report["verdict"] == "ok"
     assert report["claims"][0]["evidence"][0]["text"] == source
     assert report["checks"]["judge"] == "1 of 1 judgements kept"
@@ -282,9 +288,8 @@ async def test_a_judgement_with_a_verbatim_quote_counts(detector, fake_lmstudio)
 @pytest.mark.gen_test
 async def test_a_judgement_with_an_invented_quote_is_dropped(detector, fake_lmstudio):
     claim = "Berlin is the capital of France."
-    fake_lmstudio.default_answer = judge_from({claim: (
-        "supported", "Berlin is the capital of France.")})
-    report = await detector.check(claim, sources=["The capital of France is Paris."])
+    report = await judged(detector, fake_lmstudio, claim, "The capital of France is Paris.",
+                          "supported", "Berlin is the capital of France.")
     assert report["claims"][0]["verdict"] == "contradicted"
     assert report["verdict"] == "likely hallucinated"
     assert report["checks"]["judge"] == "0 of 1 judgements kept"
@@ -295,17 +300,13 @@ async def test_a_judge_cannot_wave_a_swapped_figure_through(detector, fake_lmstu
     claim = "The Hobbit appeared in 1954."
     source = "The Hobbit was published in 1937. The Lord of the Rings followed in 1954."
     # A quote that is in the sources but lacks the claim's figure: dropped.
-    fake_lmstudio.default_answer = judge_from({claim: (
-        "supported", "The Hobbit was published in 1937.")})
-    report = await detector.check(claim, sources=[source])
+    report = await judged(detector, fake_lmstudio, claim, source, "supported",
+                          "The Hobbit was published in 1937.")
     assert report["checks"]["judge"] == "0 of 1 judgements kept"
     assert report["claims"][0]["verdict"] == "contradicted"
     # A quote that holds the figure, yet the sources give the claim's subject another: the
     # lexical contradiction stands, and the model's word is only noted.
-    fake_lmstudio.default_answer = judge_from({claim: (
-        "supported", "The Hobbit was published in 1937. The Lord of the Rings followed in "
-        "1954.")})
-    report = await detector.check(claim, sources=[source])
+    report = await judged(detector, fake_lmstudio, claim, source, "supported", source)
     assert report["claims"][0]["verdict"] == "contradicted"
     assert report["verdict"] == "likely hallucinated"
     assert report["claims"][0]["reasons"][-1].startswith("The model finds it supported")
@@ -333,3 +334,20 @@ async def test_a_translation_or_summary_without_its_input_is_unchecked(detector,
     assert report["reason"] == "A %s is checked against its input, and it was given none." % (
         what)
     assert completions(fake_lmstudio) == []   # no samples of a text that had no input
+
+
+@pytest.mark.gen_test
+async def test_sources_are_indexed_off_the_ioloop_and_once(detector, monkeypatch):
+    from orchestra.services.hallucination import detector as module
+    threads, ground = [], module.HallucinationDetector.ground
+
+    def watched(claims, sources, kind):
+        threads.append(threading.current_thread().name)
+        return ground(claims, sources, kind)
+
+    monkeypatch.setattr(module.HallucinationDetector, "ground", staticmethod(watched))
+    module.evidence_for.cache_clear()
+    for text in (ANSWER, "The Eiffel Tower is 412 metres tall."):
+        await detector.check(text, sources=[SOURCE], judge=False)
+    assert len(threads) == 2 and all(name.startswith("checker") for name in threads)
+    assert module.evidence_for.cache_info().misses == 1   # the second check reused the index

@@ -9,7 +9,9 @@ because one invented figure is enough to make an answer untrustworthy.
 """
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 
 from orchestra.services.lmstudio import LMStudioError, LMStudioTimeout, LMStudioUnavailable
@@ -33,14 +35,37 @@ RESPONSE_ONLY_KINDS = ("creative", "code")
 FAITHFUL_KINDS = ("summarize", "translate")    # checked against their input, if any
 
 
+@functools.lru_cache(maxsize=4)
+def evidence_for(sources):
+    """The index of a tuple of sources: the subtasks of a task with a knowledge base are
+    checked against the same text, which is split and indexed once."""
+    return Evidence(list(sources))
+
+
 class HallucinationDetector:
-    """Checks answers; `gate` (a ModelGate) bounds the extra model calls like any other."""
+    """Checks answers; `gate` (a ModelGate) bounds the extra model calls like any other.
+
+    Indexing and judging against a large knowledge base takes seconds of pure Python, so that
+    work runs on the detector's own thread, never on the IOLoop; one thread is enough, since
+    the work holds the GIL, and it keeps the IOLoop's share of it."""
 
     def __init__(self, lmstudio, gate=None, samples=3, judge=True):
         self.lmstudio = lmstudio
         self.gate = gate
         self.samples = samples
         self.judge = judge
+        self._executor = None
+
+    async def _off_loop(self, fn, *args):
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="checker")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self):
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     async def check(self, text, question=None, sources=None, samples=None, model=None,
                     messages=None, finish_reason=None, label=None, kind=None,
@@ -51,16 +76,15 @@ class HallucinationDetector:
         problems = self.lmstudio.validate_response(text, finish_reason, expect_json)
         checks = {}
         claims = [dict(c, **lexical.result(lexical.UNCHECKED, 0.5)) for c in split_claims(text)]
-        sources = [s for s in (sources or []) if (s or "").strip()]
-        evidence = Evidence(sources) if sources and kind not in RESPONSE_ONLY_KINDS else None
+        sources = tuple(s for s in (sources or []) if (s or "").strip())
+        evidence = None
+        if sources and kind not in RESPONSE_ONLY_KINDS:
+            evidence = await self._off_loop(self.ground, claims, sources, kind)
         taken, method, reason = 0, None, None
         if kind in RESPONSE_ONLY_KINDS:
             claims, reason = [], "A %s answer gets response checks only." % kind
         elif evidence:
             method = "grounding"
-            for claim in claims:
-                claim.update(lexical.judge_claim(claim["text"], evidence,
-                                                 translation=kind == "translate"))
             if kind == "translate":
                 problems += omissions(text, evidence)
             if judge and self.judge and claims:
@@ -109,6 +133,17 @@ class HallucinationDetector:
                            for k, v in checks.items()}}
 
     @staticmethod
+    def ground(claims, sources, kind):
+        """Judge each claim against the sources' best passages (on the checker's thread);
+        the sources' index, empty when they hold no passage."""
+        evidence = evidence_for(sources)
+        if evidence:
+            for claim in claims:
+                claim.update(lexical.judge_claim(claim["text"], evidence,
+                                                 translation=kind == "translate"))
+        return evidence
+
+    @staticmethod
     def grade(claims, response, kind):
         """(graded score, verdict): the claims' probabilities, leaning on the weakest."""
         checked = [c for c in claims if c["verdict"] != lexical.UNCHECKED]
@@ -150,8 +185,8 @@ class HallucinationDetector:
         outcomes = {"asked": 0, "kept": 0, "dropped": 0}
         failure = None
         for claim in order:
-            passages = [p for _, p in evidence.search(claim["text"], 4)] or \
-                evidence.passages[:4]
+            found = await self._off_loop(evidence.search, claim["text"], 4)
+            passages = [p for _, p in found] or evidence.passages[:4]
             slot = self.gate.slot(label or {"purpose": "check"}) if self.gate else (
                 contextlib.nullcontext())
             try:

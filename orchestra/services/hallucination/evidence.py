@@ -29,6 +29,7 @@ class Passage:
         self.name_runs = names(text)
         self.names = {part for name in self.name_runs for part in name}
         self.negated = negated(text)
+        self.plain = normalise(text)
         self.clauses = [(c, content_stems(c), {p for n in names(c) for p in n}, negated(c),
                          {t.lower() for t in tokens(c)}) for c in split_clauses(text)]
 
@@ -100,10 +101,10 @@ class Evidence:
         if len(wanted) < 8:
             return None
         for passage in self.passages:
-            if wanted in normalise(passage.text):
+            if wanted in passage.plain:
                 return passage
-        joined = normalise(" ".join(p.text for p in self.passages))
+        joined = " ".join(p.plain for p in self.passages if p.plain)
         if wanted in joined:
-            return next((p for p in self.passages if normalise(p.text)[:20] in wanted
-                         or wanted[:20] in normalise(p.text)), self.passages[0])
+            return next((p for p in self.passages if p.plain[:20] in wanted
+                         or wanted[:20] in p.plain), self.passages[0])
         return None

@@ -18,8 +18,9 @@ from orchestra.services.hallucination import HallucinationDetector
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services import orchestrator_prompts as prompts
 from orchestra.services.orchestrator_plan import (PlanError, feedback_message, link_inputs,
-                                                  missing_steps, parse_plan, plan_messages,
-                                                  plan_schema, single_subtask, steps_feedback)
+                                                  missing_steps, normalize_kind, parse_plan,
+                                                  plan_messages, plan_schema, single_subtask,
+                                                  steps_feedback)
 from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
 
@@ -187,6 +188,10 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         when data["auto_run"] is true."""
         values = {k: v for k, v in data.items() if k in TASK_FIELDS}
         values["status"] = "pending"
+        if values.get("subtasks"):
+            # Callers that bypass the API's schema may still use a kind's other names.
+            values["subtasks"] = [dict(s, kind=normalize_kind(s.get("kind")))
+                                  for s in values["subtasks"]]
         task = await self.stores.tasks.create(values)
         self._emit("created", task)
         if data.get("auto_run"):

@@ -17,14 +17,7 @@ logger = logging.getLogger(__name__)
 REVIEW_NOTE = "Needs review: "
 KEPT_TEXT = 8000        # characters of a replaced answer kept in the report (verdict is TEXT)
 ECHO_SHARE = 0.5        # an answer this much made of the feedback's own words repeats it
-CHECKER_KINDS = {"summarization": "summarize", "chat": "answer", "reasoning": "answer",
-                 "long-context": "answer"}  # stored kinds from before the current names
 _WORD = re.compile(r"[a-z0-9]+")
-
-
-def checker_kind(kind):
-    """The subtask kind the checker knows ("answer" when none is stored)."""
-    return CHECKER_KINDS.get(kind, kind) if kind else "answer"
 
 
 def shingles(text, size=3):

@@ -15,7 +15,6 @@ from orchestra.services import orchestrator_prompts as prompts
 from orchestra.services.hallucination import OK
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.services.orchestrator_plan import dependency_order, model_task_type
-from orchestra.services.orchestrator_review import checker_kind
 from orchestra.store.tasks import SETTLED
 
 logger = logging.getLogger(__name__)
@@ -162,7 +161,7 @@ class SubtaskRunner:
         Answers are grounded in the task's knowledge base (whatever their kind) when it has
         one; summaries and translations in their input: the task's description and the
         results they build on."""
-        kind = checker_kind(subtask.get("kind"))
+        kind = subtask["kind"] or "answer"
         sources = None
         if reference or kind in ("summarize", "translate"):
             sources = [task["description"] or ""] + [

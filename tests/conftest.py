@@ -2,7 +2,9 @@
 
 Every test that uses `config` runs on SQLite, and again on MySQL/MariaDB when
 ORCHESTRA_TEST_MYSQL_URL names a database (mysql://root@127.0.0.1:3306/orchestra_test).
-With ORCHESTRA_REQUIRE_MYSQL=1 a missing MySQL URL fails the run instead of skipping.
+With ORCHESTRA_REQUIRE_MYSQL=1 a missing MySQL URL fails the run instead of skipping, and
+with ORCHESTRA_REQUIRE_LLM=1 so does a missing real server for the tests that need one
+(ORCHESTRA_TEST_LLM_URL, ORCHESTRA_TEST_LLAMACPP_URL).
 """
 
 import json
@@ -30,6 +32,12 @@ def pytest_collection_modifyitems(config, items):
     if os.environ.get("ORCHESTRA_REQUIRE_MYSQL") and not MYSQL_URL:
         raise pytest.UsageError(
             "ORCHESTRA_REQUIRE_MYSQL is set but ORCHESTRA_TEST_MYSQL_URL is not")
+    if os.environ.get("ORCHESTRA_REQUIRE_LLM"):
+        missing = [name for name in ("ORCHESTRA_TEST_LLM_URL", "ORCHESTRA_TEST_LLAMACPP_URL")
+                   if not os.environ.get(name)]
+        if missing:
+            raise pytest.UsageError("ORCHESTRA_REQUIRE_LLM is set but not %s"
+                                    % " nor ".join(missing))
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,8 @@
-"""Encryption of stored credentials, with a key kept in the data directory."""
+"""Encryption of stored credentials, with a key kept in the data directory.
+
+`account_columns` turns an account's validated input into the columns stored: the secret
+goes in only as ciphertext and a short hint, whichever path (API or form) wrote it.
+"""
 
 import logging
 import os
@@ -47,3 +51,13 @@ class SecretBox:
     def hint(plaintext):
         """The last few characters, enough to recognise a secret, never enough to use it."""
         return plaintext[-4:] if len(plaintext) >= 12 else ""
+
+
+def account_columns(data, box):
+    """Validated account input -> columns: the secret encrypted, with a hint to recognise it."""
+    data = dict(data)
+    secret = data.pop("secret", None)
+    if secret is not None:
+        data["credentials"] = box.encrypt(secret)
+        data["secret_hint"] = box.hint(secret)
+    return data

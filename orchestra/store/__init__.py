@@ -5,7 +5,7 @@ class Stores:
     """Every store, built once around one Database; handlers reach it as self.stores."""
 
     def __init__(self, db):
-        from orchestra.store import accounts, chat, knowledge, library, models, tasks, training
+        from orchestra.store import accounts, chat, knowledge, library, models, tasks, training, webfetch
         self.db = db
         self.templates = library.TemplateStore(db)
         self.workflows = library.WorkflowStore(db)
@@ -21,4 +21,4 @@ class Stores:
         self.model_versions = models.ModelVersionStore(db)
         self.datasets = training.DatasetStore(db)
         self.training_jobs = training.TrainingJobStore(db)
-        self.web_fetches = training.WebFetchStore(db)
+        self.web_fetches = webfetch.WebFetchStore(db)

@@ -1,4 +1,4 @@
-"""Training datasets and training jobs, and fetched web pages."""
+"""Training datasets and training jobs."""
 
 from orchestra.store.base import TableStore
 
@@ -14,8 +14,3 @@ class TrainingJobStore(TableStore):
                "completed_at")
     json_columns = ("params",)
 
-
-class WebFetchStore(TableStore):
-    table = "web_fetch_results"
-    columns = ("url", "status_code", "title", "content", "error")
-    has_updated_at = False

@@ -3,7 +3,7 @@
 import logging
 
 from orchestra import schemas
-from orchestra.web.api import account_row
+from orchestra.services.secrets import account_columns
 from orchestra.web.crud import page_routes
 from orchestra.web.forms import Column, Field, PageEntity
 
@@ -42,7 +42,7 @@ class AccountPages(PageEntity):
         return data
 
     def to_row(self, data, settings):
-        return account_row(data, settings)
+        return account_columns(data, settings["secrets"])
 
 
 ACCOUNTS = AccountPages()

@@ -2,7 +2,7 @@
 
 One pair of handlers serves all entities; the route's `resource` names which. A Resource
 ties a store to its create/update schemas and to the optional steps that turn validated
-input into columns (accounts encrypt their secret there).
+input into columns (accounts have their secret encrypted by services.secrets).
 """
 
 import logging
@@ -10,6 +10,7 @@ import logging
 import tornado.web
 
 from orchestra import schemas
+from orchestra.services import secrets
 from orchestra.web.base import ApiError, ApiHandler
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,7 @@ class Resource:
 
 
 def account_row(data, settings):
-    """Encrypt the secret; only ciphertext and a short hint are stored."""
-    data = dict(data)
-    secret = data.pop("secret", None)
-    if secret is not None:
-        box = settings["secrets"]
-        data["credentials"] = box.encrypt(secret)
-        data["secret_hint"] = box.hint(secret)
-    return data
+    return secrets.account_columns(data, settings["secrets"])
 
 
 def source_row(data, settings):

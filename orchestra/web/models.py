@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from orchestra import schemas
 from orchestra.schemas import NAME, SHORT, Base, text
 from orchestra.services import lmstudio
-from orchestra.services.lmstudio.workflows import TASK_TYPES
+from orchestra.services.lmstudio.model_ops import TASK_TYPES
 from orchestra.web.base import ApiError, ApiHandler, BaseHandler
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The /ws WebSocket: chat streaming, live metrics and task progress over one connection.
 
-ChatSocket is a thin adapter: it authenticates, checks the origin, and hands each frame to
+LiveSocket is a thin adapter: it authenticates, checks the origin, and hands each frame to
 `dispatch`, which validates it and calls the coroutine registered for its type. The
 ConnectionManager (ws_manager.py) owns the live connections and their topic subscriptions
 and relays what services publish on the hub. The protocol is described in the README
@@ -26,7 +26,7 @@ from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ChatSocket", "ConnectionManager", "dispatch", "routes"]
+__all__ = ["LiveSocket", "ConnectionManager", "dispatch", "routes"]
 
 
 class ProtocolError(Exception):
@@ -46,7 +46,7 @@ def _consume(future):
         future.exception()
 
 
-class ChatSocket(AuthMixin, tornado.websocket.WebSocketHandler):
+class LiveSocket(AuthMixin, tornado.websocket.WebSocketHandler):
     """One browser tab (or script) connected to /ws."""
 
     connection_id = None
@@ -261,5 +261,5 @@ async def on_tasks_unsubscribe(socket, data, frame):
 
 
 routes = [
-    tornado.web.url(r"/ws", ChatSocket, name="ws"),
+    tornado.web.url(r"/ws", LiveSocket, name="ws"),
 ]

@@ -50,7 +50,7 @@ class ConnectionManager:
         self.stores = stores
         self.chat = chat
         self.metrics = metrics
-        self.sockets = {}  # connection id -> ChatSocket
+        self.sockets = {}  # connection id -> LiveSocket
         self.topics = {}  # topic -> {socket: None} (an ordered set)
         self.following = {}  # socket -> the conversation topic it shows
         self.closing = False

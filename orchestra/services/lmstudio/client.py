@@ -12,7 +12,7 @@ from .structured import StructuredMixin
 from .text import normalize_usage, split_reasoning
 from .transport import AbortableHTTPClient, abort, error_code, error_message, make_request
 from .transport import map_fetch_error
-from .workflows import WorkflowsMixin, is_language_model
+from .model_ops import ModelOpsMixin, is_language_model
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def _endpoint_missing(error):
     return error.status == 200 and "unexpected endpoint" in error.server_message.lower()
 
 
-class LMStudioClient(WorkflowsMixin, StructuredMixin):
+class LMStudioClient(ModelOpsMixin, StructuredMixin):
     """Talks to LM Studio's local server; every method that does I/O is a coroutine."""
 
     def __init__(self, base_url, *, benchmarks=None, api_token=None, connect_timeout=5.0,

@@ -37,7 +37,7 @@ def is_language_model(model):
     return "embed" not in model["id"].lower()
 
 
-class WorkflowsMixin:
+class ModelOpsMixin:
     """Methods of LMStudioClient that combine its basic calls."""
 
     # -- text helpers (pure) ---------------------------------------------------------------

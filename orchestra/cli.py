@@ -131,7 +131,9 @@ def cmd_serve(config, args):
 
     async def run():
         app = make_app(config)
-        server = tornado.httpserver.HTTPServer(app, xheaders=False)
+        from orchestra.web.bodies import MAX_BODY
+        # The largest legitimate request; handlers refuse theirs past a lower limit with 413.
+        server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=MAX_BODY)
         try:
             server.listen(config.port, config.host)
         except OSError as e:

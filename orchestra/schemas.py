@@ -164,7 +164,7 @@ class CreateKnowledgeSourceSchema(Timestamped):
     url = fields.Url(allow_none=True, load_default=None, schemes={"http", "https"},
                      validate=validate.Length(max=2000))
     content = fields.String(load_default="", validate=validate.Length(max=HUGE))
-    status = fields.String(validate=validate.OneOf(("pending", "ready", "failed")))
+    status = fields.String(dump_only=True)  # pending -> ready | failed: the fetcher's
     error = fields.String(dump_only=True)
     size = fields.Integer(dump_only=True)
 

@@ -263,6 +263,20 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
                 task_id, task["status"].replace("_", " ")))
         return await self._stopped(task_id, "cancelled")
 
+    async def delete_task(self, task_id):
+        """Delete a task and its subtasks; one that is queued or running is cancelled first
+        (its model request closed), so no job writes to it afterwards. Announced as
+        "deleted" with the task as it was last."""
+        task = await self._task(task_id)
+        if task_id in self._jobs:
+            task = await self.cancel(task_id)
+        if not await self.stores.tasks.delete(task_id):
+            raise OrchestratorError("No task with id %s." % task_id, 404)
+        for subtask in task["subtasks"]:
+            self._feedback_for.pop(subtask["id"], None)
+        self._emit("deleted", task)
+        return task
+
     async def run_workflow(self, workflow_id, values, title=None, model=None,
                            check_answers=True, auto_run=True, knowledge_base_id=None):
         """A task whose subtasks are the workflow's steps with `values` filled in."""

@@ -4,10 +4,30 @@ from orchestra.db import Row, utcnow
 from orchestra.store.base import TableStore
 
 
+def like_escape(text):
+    """`text` for a LIKE pattern with ESCAPE '!': its %, _ and ! match only themselves."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 class ConversationStore(TableStore):
     table = "chat_conversations"
     columns = ("title", "model")
     order_by = "updated_at DESC, id DESC"
+
+    async def search(self, q, limit=50, offset=0):
+        """(conversations whose title or any message contains `q`, their count): newest
+        first, case-insensitive for ASCII on SQLite and under MySQL's default collations.
+        `q` is plain text: LIKE's wildcards in it match themselves."""
+        pattern = "%" + like_escape(q) + "%"
+        where = (" WHERE c.title LIKE %s ESCAPE '!' OR EXISTS (SELECT 1 FROM chat_messages m"
+                 " WHERE m.conversation_id = c.id AND m.content LIKE %s ESCAPE '!')")
+        rows = await self.db.query(
+            "SELECT c.* FROM chat_conversations c" + where
+            + " ORDER BY c.updated_at DESC, c.id DESC LIMIT %s OFFSET %s",
+            pattern, pattern, int(limit), int(offset))
+        total = await self.db.get("SELECT COUNT(*) AS n FROM chat_conversations c" + where,
+                                  pattern, pattern)
+        return [self.decode(r) for r in rows], int(total.n)
 
     async def touch(self, id):
         await self.db.execute(

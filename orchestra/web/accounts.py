@@ -1,9 +1,9 @@
-"""Pages for external API accounts; secrets go in encrypted and only come out masked."""
+"""Pages for external API accounts; secrets go in encrypted (the registry's row hook) and
+only come out masked."""
 
 import logging
 
-from orchestra import schemas
-from orchestra.services.secrets import account_columns
+from orchestra import entities
 from orchestra.web.crud import page_routes
 from orchestra.web.forms import Column, Field, PageEntity
 
@@ -11,9 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 class AccountPages(PageEntity):
-    name, singular, title, store = "accounts", "account", "Accounts", "accounts"
-    create_schema = schemas.CreateAccountSchema
-    update_schema = schemas.UpdateAccountSchema
+    spec, title = entities.get("accounts"), "Accounts"
     fields = (
         Field("service", "Service", required=True,
               help="Lower-case id of the API, e.g. github, google, openai."),
@@ -40,9 +38,6 @@ class AccountPages(PageEntity):
         if data.get("username") == "":
             data["username"] = None
         return data
-
-    def to_row(self, data, settings):
-        return account_columns(data, settings["secrets"])
 
 
 ACCOUNTS = AccountPages()

@@ -1,101 +1,26 @@
 """The generic JSON API: list, create, get, update and delete for every stored entity.
 
-One pair of handlers serves all entities; the route's `resource` names which. A Resource
-ties a store to its create/update schemas and to the optional steps that turn validated
-input into columns (accounts have their secret encrypted by services.secrets).
+One pair of handlers serves all entities; the route's `resource` names which entity of the
+registry (orchestra.entities) it is: its store, schemas, row hooks, owner rules and search,
+the same description the form pages read.
 """
 
 import logging
 
 import tornado.web
 
-from orchestra import schemas
-from orchestra.services import secrets
+from orchestra import entities
 from orchestra.web.base import ApiError, ApiHandler
+from orchestra.web.bodies import LimitedBody
 
 logger = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 
 
-class Resource:
-    """An entity as the API sees it."""
-
-    def __init__(self, name, store, create_schema, update_schema, to_row=None,
-                 filters=(), parent=None, after_create=None):
-        self.name = name
-        self.store = store                    # attribute of settings["stores"]
-        self.create_schema = create_schema
-        self.update_schema = update_schema
-        self.to_row = to_row                  # (data, settings) -> columns
-        self.filters = filters                # query arguments that filter lists: (arg, column)
-        self.parent = parent                  # (column, parent resource) for nested lists
-        self.after_create = after_create      # (row, settings) -> None, e.g. start a fetch
-
-    def dump(self, row, many=False):
-        return self.create_schema().dump(row, many=many)
-
-    def row(self, data, settings):
-        return self.to_row(data, settings) if self.to_row else data
-
-
-def account_row(data, settings):
-    return secrets.account_columns(data, settings["secrets"])
-
-
-def source_row(data, settings):
-    """A URL source starts out pending: its content arrives when the page is fetched."""
-    if data.get("kind") == "url":
-        data = dict(data, status="pending", content="")
-    return data
-
-
-def fetch_url_source(row, settings):
-    if row.kind == "url":
-        settings["services"]["webfetch"].fetch_source(row.id, row.url)
-
-
-RESOURCES = {r.name: r for r in [
-    Resource("templates", "templates", schemas.CreateTemplateSchema,
-             schemas.UpdateTemplateSchema, filters=(("category", "category"),)),
-    Resource("workflows", "workflows", schemas.CreateWorkflowSchema,
-             schemas.UpdateWorkflowSchema),
-    Resource("instructions", "instructions", schemas.CreateInstructionSchema,
-             schemas.UpdateInstructionSchema),
-    Resource("knowledge-bases", "knowledge_bases", schemas.CreateKnowledgeBaseSchema,
-             schemas.UpdateKnowledgeBaseSchema),
-    Resource("knowledge-sources", "knowledge_sources", schemas.CreateKnowledgeSourceSchema,
-             schemas.UpdateKnowledgeSourceSchema,
-             to_row=source_row, after_create=fetch_url_source,
-             filters=(("knowledgeBaseId", "knowledge_base_id"),),
-             parent=("knowledge_base_id", "knowledge_bases")),
-    Resource("accounts", "accounts", schemas.CreateAccountSchema, schemas.UpdateAccountSchema,
-             to_row=account_row, filters=(("service", "service"),)),
-    Resource("conversations", "conversations", schemas.CreateConversationSchema,
-             schemas.UpdateConversationSchema),
-    Resource("messages", "messages", schemas.CreateMessageSchema, schemas.UpdateMessageSchema,
-             filters=(("conversationId", "conversation_id"),),
-             parent=("conversation_id", "conversations")),
-    Resource("tasks", "tasks", schemas.CreateTaskSchema, schemas.UpdateTaskSchema,
-             filters=(("status", "status"),)),
-    Resource("subtasks", "subtasks", schemas.CreateSubtaskSchema, schemas.UpdateSubtaskSchema,
-             filters=(("taskId", "task_id"),), parent=("task_id", "tasks")),
-    Resource("model-benchmarks", "benchmarks", schemas.CreateBenchmarkSchema,
-             schemas.UpdateBenchmarkSchema, filters=(("model", "model"),)),
-    Resource("model-versions", "model_versions", schemas.CreateModelVersionSchema,
-             schemas.UpdateModelVersionSchema, filters=(("model", "model"),)),
-    Resource("training-datasets", "datasets", schemas.CreateDatasetSchema,
-             schemas.UpdateDatasetSchema),
-    Resource("training-jobs", "training_jobs", schemas.CreateTrainingJobSchema,
-             schemas.UpdateTrainingJobSchema, filters=(("status", "status"),)),
-    Resource("web-fetch-results", "web_fetches", schemas.CreateWebFetchSchema,
-             schemas.UpdateWebFetchSchema),
-]}
-
-
-class ResourceMixin:
+class ResourceMixin(LimitedBody):
     def initialize(self, resource):
-        self.resource = RESOURCES[resource]
+        self.resource = entities.get(resource)
 
     @property
     def store(self):
@@ -110,6 +35,19 @@ class ResourceMixin:
             field = self.resource.create_schema().fields[column].data_key or column
             raise ApiError(400, "Invalid input.", fields={field: ["No such record."]})
 
+    def load_input(self, schema):
+        """The body validated by `schema`; fields another part of Orchestra owns are refused
+        by name (400), before anything is written."""
+        payload = self.json_body()
+        owned = self.resource.owned_fields(payload)
+        if owned:
+            raise ApiError(400, "Read-only fields: %s." % ", ".join(sorted(owned)),
+                           fields=owned)
+        return self.load(schema, payload)
+
+    def not_found(self, id):
+        return ApiError(404, "No %s with id %s." % (self.resource.singular, id))
+
 
 class CollectionHandler(ResourceMixin, ApiHandler):
     """GET: a page of rows, newest first. POST: create one (201 with the stored row)."""
@@ -117,17 +55,31 @@ class CollectionHandler(ResourceMixin, ApiHandler):
     async def get(self):
         limit = self.int_argument("limit", 50, 1, MAX_PAGE)
         offset = self.int_argument("offset", 0, 0, 10**9)
-        filters = {column: self.get_query_argument(arg, None)
-                   for arg, column in self.resource.filters}
-        rows = await self.store.list(limit=limit, offset=offset, **filters)
-        total = await self.store.count(**filters)
+        query = self.get_query_argument("q", "").strip()
+        if query:
+            rows, total = await self.search(query, limit, offset)
+        else:
+            filters = {column: self.get_query_argument(arg, None)
+                       for arg, column in self.resource.filters}
+            rows = await self.store.list(limit=limit, offset=offset, **filters)
+            total = await self.store.count(**filters)
         self.write_json({"items": self.resource.dump(rows, many=True), "total": total,
                          "limit": limit, "offset": offset})
 
+    async def search(self, query, limit, offset):
+        if self.resource.search is None:
+            raise ApiError(400, "%s cannot be searched." % self.resource.name,
+                           fields={"q": ["Not supported here."]})
+        if len(query) > 200:
+            raise ApiError(400, "q is longer than 200 characters.", fields={"q": ["Too long."]})
+        return await getattr(self.store, self.resource.search)(query, limit=limit,
+                                                               offset=offset)
+
     async def post(self):
-        data = self.load(self.resource.create_schema())
+        data = self.load_input(self.resource.create_schema())
         await self.check_parent(data)
-        row = await self.store.create(self.resource.row(data, self.settings))
+        await self.resource.check(self.settings, "create", None, data)
+        row = await self.store.create(self.resource.to_row(data, self.settings))
         if self.resource.after_create:
             self.resource.after_create(row, self.settings)
         self.set_header("Location", "%s/%d" % (self.request.path, row.id))
@@ -140,24 +92,29 @@ class ItemHandler(ResourceMixin, ApiHandler):
     async def fetch_row(self, id):
         row = await self.store.get(int(id))
         if row is None:
-            raise ApiError(404, "No %s with id %s." % (self.resource.name.rstrip("s"), id))
+            raise self.not_found(id)
         return row
 
     async def get(self, id):
         self.write_json(self.resource.dump(await self.fetch_row(id)))
 
     async def patch(self, id):
-        await self.fetch_row(id)
-        data = self.load(self.resource.update_schema())
+        old = await self.fetch_row(id)
+        data = self.load_input(self.resource.update_schema())
         await self.check_parent(data)
-        row = await self.store.update(int(id), self.resource.row(data, self.settings))
+        await self.resource.check(self.settings, "update", old, data)
+        row = await self.store.update(int(id), self.resource.to_row(data, self.settings, old))
         if row is None:
-            raise ApiError(404, "No %s with id %s." % (self.resource.name.rstrip("s"), id))
+            raise self.not_found(id)
+        if self.resource.after_update:
+            self.resource.after_update(old, row, data, self.settings)
         self.write_json(self.resource.dump(row))
 
     async def delete(self, id):
+        row = await self.fetch_row(id)
+        await self.resource.check(self.settings, "delete", row)
         if not await self.store.delete(int(id)):
-            raise ApiError(404, "No %s with id %s." % (self.resource.name.rstrip("s"), id))
+            raise self.not_found(id)
         self.set_status(204)
         self.finish()
 
@@ -172,4 +129,4 @@ def crud_routes(name):
     ]
 
 
-routes = [route for name in RESOURCES for route in crud_routes(name)]
+routes = [route for name in entities.ENTITIES for route in crud_routes(name)]

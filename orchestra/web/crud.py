@@ -2,6 +2,8 @@
 
 One set of handlers serves templates, workflows, instructions, knowledge bases and
 accounts; the route's `entity` (a forms.PageEntity) says which, and carries what differs.
+Writes go through the entity's registry entry (orchestra.entities), as the JSON API's do:
+the same row hooks, owner rules and guards.
 """
 
 import logging
@@ -9,6 +11,7 @@ import logging
 import tornado.web
 
 from orchestra.web.base import BaseHandler
+from orchestra.web.bodies import LimitedBody
 from orchestra.web.forms import FormRedisplay
 
 logger = logging.getLogger(__name__)
@@ -16,7 +19,7 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 
 
-class EntityPage(BaseHandler):
+class EntityPage(LimitedBody, BaseHandler):
     """What every entity page shares: the entity, its store, rendering and saving."""
 
     def initialize(self, entity):
@@ -48,16 +51,25 @@ class EntityPage(BaseHandler):
 
     async def save(self, id=None):
         """Validate the posted form and write it; on failure show it again, writing nothing."""
+        spec = self.entity.spec
         form = self.entity.read_form(self)
-        item = self.entity.dump(await self.row_or_404(id)) if id else None
+        old = await self.row_or_404(id) if id else None
+        item = self.entity.dump(old) if id else None
         try:
             data = await self.entity.validate(self, form, creating=id is None)
         except FormRedisplay as e:
             await self.render_form(e.form, e.errors, item=item, status=e.status)
             return
-        row = await (self.store.create(data) if id is None else self.store.update(int(id), data))
+        await spec.check(self.settings, "create" if id is None else "update", old, data)
+        columns = spec.to_row(data, self.settings, old)
+        row = await (self.store.create(columns) if id is None
+                     else self.store.update(int(id), columns))
         if row is None:  # deleted meanwhile
             raise tornado.web.HTTPError(404, "No %s with id %s." % (self.entity.singular, id))
+        if id is None and spec.after_create:
+            spec.after_create(row, self.settings)
+        elif id is not None and spec.after_update:
+            spec.after_update(old, row, data, self.settings)
         self.flash("%s %s." % (self.entity.label(self.entity.dump(row)),
                                "created" if id is None else "saved"))
         self.redirect(self.url_for("show", row.id), status=303)
@@ -104,6 +116,7 @@ class EditPage(EntityPage):
 class DeletePage(EntityPage):
     async def post(self, id):
         row = await self.row_or_404(id)
+        await self.entity.spec.check(self.settings, "delete", row)
         if not await self.store.delete(row.id):
             raise tornado.web.HTTPError(404, "No %s with id %s." % (self.entity.singular, id))
         self.flash("%s deleted." % self.entity.label(self.entity.dump(row)))

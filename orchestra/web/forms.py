@@ -71,12 +71,8 @@ def load(schema, data, form):
 class PageEntity:
     """One entity's pages: list, new, show, edit and delete, driven by this description."""
 
-    name = None                 # URL segment and route-name prefix: "templates"
-    singular = None             # "template"
+    spec = None                 # the entities.Entity shown: store, schemas, hooks, owners
     title = None                # "Templates"
-    store = None                # attribute of settings["stores"]
-    create_schema = None
-    update_schema = None
     fields = ()                 # Field, in form order
     columns = ()                # Column, in list order
     details = ()                # Column, shown on the item's page
@@ -85,6 +81,26 @@ class PageEntity:
     form_template = "crud_form.html"
     detail_template = "crud_detail.html"
     multipart = False
+
+    @property
+    def name(self):             # URL segment and route-name prefix: "templates"
+        return self.spec.name
+
+    @property
+    def singular(self):         # "template"
+        return self.spec.singular
+
+    @property
+    def store(self):            # attribute of settings["stores"]
+        return self.spec.store
+
+    @property
+    def create_schema(self):
+        return self.spec.create_schema
+
+    @property
+    def update_schema(self):
+        return self.spec.update_schema
 
     def label(self, item):
         return item.get("name") or "%s %s" % (self.singular, item.get("id"))
@@ -131,7 +147,8 @@ class PageEntity:
         return data
 
     async def validate(self, handler, form, creating):
-        """Form values -> columns for the store; FormRedisplay when something is wrong."""
+        """Form values -> validated input (the registry's to_row makes it columns);
+        FormRedisplay when something is wrong."""
         schema = self.create_schema() if creating else self.update_schema()
         try:
             data = load(schema, self.to_input(form, creating), form)
@@ -141,9 +158,6 @@ class PageEntity:
                         form.get(field.name, "")).strip():
                     e.errors[field.name] = "This field is required."
             raise
-        return self.to_row(data, handler.settings)
-
-    def to_row(self, data, settings):
         return data
 
     async def list_context(self, handler):

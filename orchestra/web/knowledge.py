@@ -4,20 +4,20 @@ import logging
 
 import tornado.web
 
-from orchestra import schemas
+from orchestra import entities
 from orchestra.web.crud import EntityPage, page_routes
 from orchestra.web.forms import Column, Field, FormRedisplay, PageEntity, load
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD = 2_000_000
+SOURCES = entities.get("knowledge-sources")
+MAX_UPLOAD = 2_000_000          # bytes of an uploaded file
+# An upload's whole request: the file, the form's other fields and the multipart framing.
+MAX_UPLOAD_BODY = MAX_UPLOAD + 100_000
 
 
 class KnowledgeBasePages(PageEntity):
-    name, singular, title = "knowledge-bases", "knowledge base", "Knowledge bases"
-    store = "knowledge_bases"
-    create_schema = schemas.CreateKnowledgeBaseSchema
-    update_schema = schemas.UpdateKnowledgeBaseSchema
+    spec, title = entities.get("knowledge-bases"), "Knowledge bases"
     fields = (
         Field("name", "Name", required=True),
         Field("description", "Description", "textarea", rows=4),
@@ -54,11 +54,10 @@ def decode_upload(upload, form):
 
 def source_input(form, base_id, files):
     """The schema input for a new source of the kind the form names."""
-    data = {"knowledgeBaseId": base_id, "kind": form["kind"], "title": form["title"],
-            "status": "ready"}
+    data = {"knowledgeBaseId": base_id, "kind": form["kind"], "title": form["title"]}
     if form["kind"] == "url":
         # A blank title becomes the URL; the fetch replaces it with the page's title.
-        data.update(url=form["url"].strip() or None, status="pending",
+        data.update(url=form["url"].strip() or None,
                     title=form["title"] or form["url"].strip()[:200] or "Web page")
     elif form["kind"] == "file":
         upload = (files.get("file") or [None])[0]
@@ -85,11 +84,22 @@ class SourcePage(EntityPage):
 
 
 class NewSourcePage(SourcePage):
+    """Adds a source. Uploads (multipart) have their own, smaller body limit."""
+
+    def limit(self):
+        if self.request.headers.get("Content-Type", "").startswith("multipart/"):
+            return MAX_UPLOAD_BODY
+        return super().limit()
+
+    @property
+    def body_name(self):
+        return "upload" if self.limit() == MAX_UPLOAD_BODY else "form"
+
     async def post(self, base_id):
         base = await self.row_or_404(base_id)
         form = read_source_form(self)
         try:
-            data = load(schemas.CreateKnowledgeSourceSchema(),
+            data = load(SOURCES.create_schema(),
                         source_input(form, base.id, self.request.files), form)
         except FormRedisplay as e:
             errors = {("file" if k == "content" and form["kind"] == "file" else k): v
@@ -97,9 +107,9 @@ class NewSourcePage(SourcePage):
             await self.render_item(base, status=400, source_kind=form["kind"],
                                    source_values=form, source_errors=errors)
             return
-        source = await self.stores.knowledge_sources.create(data)
-        if source.kind == "url":
-            self.services["webfetch"].fetch_source(source.id, source.url)
+        await SOURCES.check(self.settings, "create", None, data)
+        source = await self.stores.knowledge_sources.create(SOURCES.to_row(data, self.settings))
+        SOURCES.after_create(source, self.settings)
         self.back_to_base(base.id, "Source \u201c%s\u201d added%s." % (
             source.title, "; fetching it now" if source.kind == "url" else ""))
 
@@ -109,12 +119,13 @@ class ShowSourcePage(SourcePage):
         base = await self.row_or_404(base_id)
         source = await self.source_or_404(base_id, source_id)
         self.render_template("knowledge_source.html", entity=self.entity, base=base,
-                             source=schemas.CreateKnowledgeSourceSchema().dump(source))
+                             source=SOURCES.dump(source))
 
 
 class DeleteSourcePage(SourcePage):
     async def post(self, base_id, source_id):
         source = await self.source_or_404(base_id, source_id)
+        await SOURCES.check(self.settings, "delete", source)
         await self.stores.knowledge_sources.delete(source.id)
         self.back_to_base(base_id, "Source \u201c%s\u201d deleted." % source.title)
 

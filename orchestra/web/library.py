@@ -3,7 +3,7 @@
 import logging
 import re
 
-from orchestra import schemas
+from orchestra import entities
 from orchestra.services.templating import variables
 from orchestra.web.crud import page_routes
 from orchestra.web.forms import Column, Field, FormRedisplay, PageEntity
@@ -12,9 +12,7 @@ logger = logging.getLogger(__name__)
 
 
 class TemplatePages(PageEntity):
-    name, singular, title, store = "templates", "template", "Templates", "templates"
-    create_schema = schemas.CreateTemplateSchema
-    update_schema = schemas.UpdateTemplateSchema
+    spec, title = entities.get("templates"), "Templates"
     fields = (
         Field("name", "Name", required=True),
         Field("category", "Category", help="Optional; groups templates in the list."),
@@ -36,9 +34,7 @@ class TemplatePages(PageEntity):
 
 
 class InstructionPages(PageEntity):
-    name, singular, title, store = "instructions", "instruction", "Instructions", "instructions"
-    create_schema = schemas.CreateInstructionSchema
-    update_schema = schemas.UpdateInstructionSchema
+    spec, title = entities.get("instructions"), "Instructions"
     fields = (
         Field("name", "Name", required=True),
         Field("content", "Content", "textarea", rows=8, required=True),
@@ -98,9 +94,7 @@ def apply_step_action(steps, action):
 
 
 class WorkflowPages(PageEntity):
-    name, singular, title, store = "workflows", "workflow", "Workflows", "workflows"
-    create_schema = schemas.CreateWorkflowSchema
-    update_schema = schemas.UpdateWorkflowSchema
+    spec, title = entities.get("workflows"), "Workflows"
     fields = (
         Field("name", "Name", required=True),
         Field("description", "Description", "textarea", rows=3),

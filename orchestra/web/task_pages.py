@@ -7,8 +7,10 @@ import tornado.web
 from marshmallow import ValidationError
 
 from orchestra import schemas
+from orchestra.services.orchestrator import OrchestratorError
 from orchestra.services.orchestrator_prompts import (WorkflowInputError, workflow_variables)
 from orchestra.web.base import BaseHandler
+from orchestra.web.bodies import LimitedBody
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +60,7 @@ def line_errors(errors):
     return out
 
 
-class TaskPageMixin:
+class TaskPageMixin(LimitedBody):
     @property
     def orchestrator(self):
         return self.services["orchestrator"]
@@ -126,6 +128,21 @@ class TaskPage(TaskPageMixin, BaseHandler):
                              queue=self.orchestrator.queue(task["id"]))
 
 
+class TaskDeletePage(TaskPageMixin, BaseHandler):
+    """POST: delete a task (a queued or running one is cancelled first), back to the list."""
+
+    async def post(self, id):
+        try:
+            task = await self.orchestrator.delete_task(int(id))
+        except OrchestratorError as e:
+            if e.http_status == 404:
+                raise tornado.web.HTTPError(404, e.message)
+            self.flash("Task %s was not deleted: %s" % (id, e.message))
+            return self.redirect(self.reverse_url("task", int(id)), status=303)
+        self.flash("Task \u201c%s\u201d deleted." % task["title"])
+        self.redirect(self.reverse_url("tasks"), status=303)
+
+
 class WorkflowRunPage(TaskPageMixin, BaseHandler):
     """GET: a form with the workflow's variables. POST: start the run, go to its task."""
 
@@ -170,5 +187,6 @@ routes = [
     tornado.web.url(r"/tasks", TaskListPage, name="tasks"),
     tornado.web.url(r"/tasks/new", TaskFormPage, name="task-new"),
     tornado.web.url(r"/tasks/([0-9]+)", TaskPage, name="task"),
+    tornado.web.url(r"/tasks/([0-9]+)/delete", TaskDeletePage, name="task-delete"),
     tornado.web.url(r"/workflows/([0-9]+)/run", WorkflowRunPage, name="workflow-run"),
 ]

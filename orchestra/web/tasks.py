@@ -10,6 +10,7 @@ from orchestra import schemas
 from orchestra.services.orchestrator_prompts import WorkflowInputError
 from orchestra.web import api
 from orchestra.web.base import ApiError, ApiHandler
+from orchestra.web.bodies import LimitedBody
 from orchestra.web import task_pages
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ async def require_knowledge_base(stores, data):
     return base
 
 
-class TaskApiMixin:
+class TaskApiMixin(LimitedBody):
     @property
     def orchestrator(self):
         return self.services["orchestrator"]
@@ -85,7 +86,7 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
         super().initialize("tasks")
 
     async def post(self):
-        data = self.load(schemas.CreateTaskSchema())
+        data = self.load_input(self.resource.create_schema())
         await self.check_parent(data)
         task = await self.orchestrator.create_task(data)
         self.set_header("Location", "/api/tasks/%d" % task["id"])
@@ -94,7 +95,8 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
 
 class TaskItemApi(TaskApiMixin, api.ItemHandler):
     """GET one task with its subtasks, verdicts and place in the queue; PATCH (which may
-    replace the subtasks) only while idle; DELETE cancels first."""
+    replace the subtasks) only while idle (the registry's guard); DELETE through the
+    orchestrator, which cancels a queued or running task first."""
 
     def initialize(self):
         super().initialize("tasks")
@@ -102,16 +104,10 @@ class TaskItemApi(TaskApiMixin, api.ItemHandler):
     async def get(self, id):
         self.write_json(self.task_json(await self.fetch_row(id)))
 
-    async def patch(self, id):
-        if self.orchestrator.is_busy(int(id)):
-            raise ApiError(409, "Task %s is being planned or run; cancel it before editing."
-                           % id)
-        await super().patch(id)
-
     async def delete(self, id):
-        if self.orchestrator.is_busy(int(id)):
-            await self.orchestrator.cancel(int(id))
-        await super().delete(id)
+        await self.orchestrator.delete_task(int(id))
+        self.set_status(204)
+        self.finish()
 
 
 class TaskActionApi(TaskApiMixin, ApiHandler):
@@ -174,7 +170,7 @@ class WorkflowRunApi(TaskApiMixin, ApiHandler):
         self.write_json(self.task_json(task), status=201)  # as it was when started
 
 
-class CheckApi(ApiHandler):
+class CheckApi(LimitedBody, ApiHandler):
     """Run the hallucination detector on a text, or on a stored assistant message; a
     knowledge base's text joins the sources it is grounded in."""
 

@@ -255,15 +255,23 @@ $('edit-subtasks-form').addEventListener('submit', async (event) => {
   }
 });
 
+let deleted = false;  // by this page's Delete button or elsewhere: nothing left to follow
 const socket = taskSocket({
   onUpdate(data) {
     if (data.taskId !== taskId) return;
+    if (data.event === 'deleted') {
+      deleted = true;
+      showError('This task was deleted.');
+      document.querySelectorAll('#task button').forEach((b) => { b.disabled = true; });
+      return;
+    }
+    if (deleted) return;
     if (data.task) render(data.task);
     refreshSoon(); // the queue and busy flags come from the API
   },
   onStatus(up, detail) {
     showLive($('live-status'), up, detail);
-    if (up) refresh(); // catch up on what happened while disconnected
+    if (up && !deleted) refresh(); // catch up on what happened while disconnected
   },
 });
 socket.subscribe(taskId);

@@ -73,7 +73,10 @@ taskSocket({
   all: true,
   onUpdate(data) {
     const row = rows.get(data.taskId);
-    if (row && data.task) update(row, data.task);
+    if (data.event === 'deleted') {
+      row?.remove();
+      rows.delete(data.taskId);
+    } else if (row && data.task) update(row, data.task);
     else if (!row) redrawSoon();
     queueSoon();
   },

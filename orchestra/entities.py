@@ -135,6 +135,38 @@ async def guard_subtask(settings, action, row, data):
             raise Conflict(reason)
 
 
+async def tasks_using_base(settings, base_id):
+    """The queued or running tasks grounded in knowledge base `base_id`."""
+    orchestrator = settings["services"].get("orchestrator")
+    rows = await settings["stores"].tasks.list(limit=1000, knowledge_base_id=base_id)
+    return [r for r in rows if r["status"] in ACTIVE_TASK
+            or (orchestrator is not None and orchestrator.is_busy(r["id"]))]
+
+
+async def refuse_while_base_in_use(settings, base_id, what):
+    tasks = await tasks_using_base(settings, base_id)
+    if tasks:
+        raise Conflict("%s: knowledge base %d is used by %s %s, which is queued or running; "
+                       "wait for it or cancel it first." % (
+                           what, base_id, "task" if len(tasks) == 1 else "tasks",
+                           ", ".join(str(t["id"]) for t in tasks)))
+
+
+async def guard_knowledge_base(settings, action, row, data):
+    """A base a running task reads from is not deleted under it."""
+    if action == "delete":
+        await refuse_while_base_in_use(settings, row["id"], "Cannot delete it")
+
+
+async def guard_source(settings, action, row, data):
+    """Nor are the sources of that base added, changed or removed."""
+    base_ids = {row["knowledge_base_id"]} if row is not None else set()
+    if data.get("knowledge_base_id") is not None:
+        base_ids.add(data["knowledge_base_id"])
+    for base_id in sorted(base_ids):
+        await refuse_while_base_in_use(settings, base_id, "Cannot %s the source" % action)
+
+
 async def guard_message(settings, action, row, data):
     """An answer being streamed belongs to the chat service until it ends."""
     if row is not None and row["status"] == "streaming":
@@ -161,11 +193,13 @@ ENTITIES = {e.name: e for e in [
     Entity("instructions", "instructions", schemas.CreateInstructionSchema,
            schemas.UpdateInstructionSchema),
     Entity("knowledge-bases", "knowledge_bases", schemas.CreateKnowledgeBaseSchema,
-           schemas.UpdateKnowledgeBaseSchema, singular="knowledge base"),
+           schemas.UpdateKnowledgeBaseSchema, singular="knowledge base",
+           guard=guard_knowledge_base),
     Entity("knowledge-sources", "knowledge_sources", schemas.CreateKnowledgeSourceSchema,
            schemas.UpdateKnowledgeSourceSchema, singular="knowledge source",
            to_row=source_row, after_create=fetch_url_source, after_update=refetch_changed_url,
            owned=_owned(("status", "error", "size"), "the web page fetcher"),
+           guard=guard_source,
            filters=(("knowledgeBaseId", "knowledge_base_id"),),
            parent=("knowledge_base_id", "knowledge_bases")),
     Entity("accounts", "accounts", schemas.CreateAccountSchema, schemas.UpdateAccountSchema,

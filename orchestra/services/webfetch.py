@@ -200,10 +200,12 @@ class WebFetcher:
         try:
             result = await self.fetch(url)
             await self.stores.web_fetches.create(dataclasses.asdict(result))
+            source = await self.stores.knowledge_sources.get(source_id)
+            if source is None or source.url != url:
+                return  # deleted, or its URL changed meanwhile (a newer fetch writes it)
             if result.ok:
                 changes = {"status": "ready", "content": result.content or "", "error": None}
-                source = await self.stores.knowledge_sources.get(source_id)
-                if source is not None and source.title == url and result.title:
+                if source.title == url and result.title:
                     changes["title"] = result.title[:200]
             else:
                 changes = {"status": "failed", "error": result.error}

@@ -121,6 +121,13 @@ class SubtaskStore(TableStore):
             data.setdefault("kind", "answer")
         return super()._row(data, creating)
 
+    def _create(self, conn, data):
+        if data.get("position") is None:  # one added on its own goes last
+            data = dict(data, position=conn.get(
+                "SELECT COALESCE(MAX(position), -1) + 1 AS n FROM subtasks WHERE task_id = %s",
+                data["task_id"]).n)
+        return super()._create(conn, data)
+
     @staticmethod
     def decode_row(row):
         for name in SubtaskStore.json_columns:

@@ -10,6 +10,7 @@ import logging
 
 import tornado.web
 
+from orchestra.entities import Conflict
 from orchestra.web.base import BaseHandler
 from orchestra.web.bodies import LimitedBody
 from orchestra.web.forms import FormRedisplay
@@ -60,7 +61,11 @@ class EntityPage(LimitedBody, BaseHandler):
         except FormRedisplay as e:
             await self.render_form(e.form, e.errors, item=item, status=e.status)
             return
-        await spec.check(self.settings, "create" if id is None else "update", old, data)
+        try:
+            await spec.check(self.settings, "create" if id is None else "update", old, data)
+        except Conflict as e:  # the form comes back as written, with the reason
+            await self.render_form(form, {"_form": e.message}, item=item, status=409)
+            return
         columns = spec.to_row(data, self.settings, old)
         row = await (self.store.create(columns) if id is None
                      else self.store.update(int(id), columns))

@@ -107,7 +107,12 @@ class NewSourcePage(SourcePage):
             await self.render_item(base, status=400, source_kind=form["kind"],
                                    source_values=form, source_errors=errors)
             return
-        await SOURCES.check(self.settings, "create", None, data)
+        try:
+            await SOURCES.check(self.settings, "create", None, data)
+        except entities.Conflict as e:  # the form comes back as written, with the reason
+            await self.render_item(base, status=409, source_kind=form["kind"],
+                                   source_values=form, source_errors={"kind": e.message})
+            return
         source = await self.stores.knowledge_sources.create(SOURCES.to_row(data, self.settings))
         SOURCES.after_create(source, self.settings)
         self.back_to_base(base.id, "Source \u201c%s\u201d added%s." % (
@@ -135,6 +140,7 @@ class RefetchSourcePage(SourcePage):
         source = await self.source_or_404(base_id, source_id)
         if source.kind != "url":
             raise tornado.web.HTTPError(400, "Only web page sources can be fetched again.")
+        await SOURCES.check(self.settings, "update", source)
         await self.stores.knowledge_sources.update(source.id, {"status": "pending",
                                                                "error": None})
         self.services["webfetch"].fetch_source(source.id, source.url)

@@ -1,0 +1,194 @@
+"""Request bodies against `orchestra serve` as a real process: the server's max_body_size,
+streamed bodies refused with 413 naming the limit (JSON for /api, a page for forms), and
+uploads with their own, smaller limit."""
+
+import asyncio
+import json
+import socket
+import sys
+
+import pytest
+import tornado.httpclient
+
+from orchestra.web import bodies, knowledge
+from tests.conftest import TOKEN
+from tests.web.conftest import Browser, multipart
+from tests.web.test_ws_serve import ROOT, free_port
+
+AUTH = {"Authorization": "Bearer %s" % TOKEN}
+
+
+@pytest.fixture
+def server(config, io_loop):
+    """(base URL) of `orchestra serve` started as a user does; stopped after the test."""
+    port = free_port()
+    args = [sys.executable, "-m", "orchestra.cli", "serve", "--port", str(port),
+            "--data-dir", config.data_dir, "--lmstudio-url", "http://127.0.0.1:9",
+            "--token", TOKEN]
+    if config.db_url:
+        args += ["--db", config.db_url]
+    state = {}
+
+    async def start():
+        proc = await asyncio.create_subprocess_exec(
+            *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        state["proc"] = proc
+        output = []
+        while True:
+            line = await asyncio.wait_for(proc.stdout.readline(), 30)
+            assert line, "the server exited: %s" % b"".join(output).decode()
+            output.append(line)
+            if b"Orchestra is running" in line:
+                break
+
+        async def drain():  # keep reading its log so it never blocks on a full pipe
+            while await proc.stdout.readline():
+                pass
+        state["drain"] = asyncio.ensure_future(drain())
+
+    async def stop():
+        proc = state["proc"]
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 30)
+        await state["drain"]
+
+    io_loop.run_sync(start, timeout=40)
+    yield "http://127.0.0.1:%d" % port
+    io_loop.run_sync(stop, timeout=40)
+
+
+async def call(base, path, method="GET", body=None, headers=AUTH, **kwargs):
+    client = tornado.httpclient.AsyncHTTPClient()
+    return await client.fetch(base + path, method=method, body=body, headers=headers,
+                              raise_error=False, follow_redirects=False,
+                              request_timeout=120, **kwargs)
+
+
+class RealFetch:
+    """The `fetch` the page-test Browser expects, against the real server."""
+
+    def __init__(self, base):
+        self.base = base
+
+    async def __call__(self, path, method="GET", body=None, token=True, headers=None, **kw):
+        from tests.conftest import Response
+        return Response(await call(self.base, path, method, body, headers or {}))
+
+
+def limit_message(what, limit):
+    return "The %s is larger than the limit of %s (%d bytes)." % (
+        what, bodies.size_text(limit), limit)
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_api_bodies_over_the_limit_answer_413_with_the_limit(server):
+    base = json.loads((await call(server, "/api/knowledge-bases", "POST",
+                                  json.dumps({"name": "Big"}))).body)
+    # The largest legitimate request passes: a source of schemas.HUGE characters.
+    text = "a" * 4_999_000
+    r = await call(server, "/api/knowledge-sources", "POST", json.dumps({
+        "knowledgeBaseId": base["id"], "kind": "text", "title": "Huge", "content": text}))
+    assert r.code == 201, r.body[:300]
+
+    too_big = json.dumps({"knowledgeBaseId": base["id"], "kind": "text", "title": "Too big",
+                          "content": "\u00e9" * (bodies.MAX_BODY // 2)}, ensure_ascii=False)
+    assert len(too_big.encode()) > bodies.MAX_BODY
+    r = await call(server, "/api/knowledge-sources", "POST", too_big.encode(),
+                   headers=dict(AUTH, **{"Content-Type": "application/json"}))
+    assert r.code == 413
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert json.loads(r.body) == {"error": limit_message("request body", bodies.MAX_BODY)}
+    # Sent without a length (chunked), the same.
+    chunk = b"x" * 1_000_000
+
+    async def produce(write):
+        for _ in range(bodies.MAX_BODY // len(chunk) + 2):
+            await write(chunk)
+
+    r = await call(server, "/api/templates", "POST", body_producer=produce)
+    assert r.code == 413 and json.loads(r.body)["error"] == limit_message(
+        "request body", bodies.MAX_BODY)
+    # Nothing was written, and the server goes on answering.
+    stored = json.loads((await call(server, "/api/knowledge-sources")).body)
+    assert [s["title"] for s in stored["items"]] == ["Huge"]
+    assert json.loads((await call(server, "/api/templates")).body)["total"] == 0
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_declared_length_past_any_limit_is_refused_before_the_body(server):
+    port = int(server.rsplit(":", 1)[1])
+
+    def ask(headers):
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(("POST /api/templates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          "Content-Type: application/json\r\n%s\r\n" % headers).encode())
+            answer = b""
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    return answer.decode()
+                answer += data
+
+    # Far past the limit, authenticated: answered at once, the connection closed.
+    answer = await asyncio.get_running_loop().run_in_executor(None, ask, (
+        "Authorization: Bearer %s\r\nContent-Length: %d\r\n" % (TOKEN, 10 ** 12)))
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert limit_message("request body", bodies.MAX_BODY) in answer
+    assert "400 Bad Request" not in answer
+    # Without the token nothing is read either: 401 first.
+    answer = await asyncio.get_running_loop().run_in_executor(
+        None, ask, "Content-Length: %d\r\n" % 10 ** 9)
+    assert answer.startswith("HTTP/1.1 401 ") and "Authentication required" in answer
+    assert "400 Bad Request" not in answer
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_uploads_have_their_own_limit_and_a_page_says_it(server):
+    browser = Browser(RealFetch(server))
+    await browser.login()
+    r = await browser.post("/knowledge-bases/new", {"name": "Handbook", "description": ""})
+    assert r.code == 303
+    base_path = r.headers["Location"]
+
+    ok = b"line\n" * (knowledge.MAX_UPLOAD // 5)
+    r = await browser.post(base_path + "/sources", {"kind": "file", "title": ""},
+                           files={"file": ("notes.txt", ok)})
+    assert r.code == 303, r.text[:500]
+
+    # Just past the file's limit but within the upload's: the form says so, as before.
+    r = await browser.post(base_path + "/sources", {"kind": "file", "title": "Big"},
+                           files={"file": ("big.txt", b"a" * (knowledge.MAX_UPLOAD + 1))})
+    assert r.code == 400 and "The file is larger than 2000000 bytes." in r.text
+
+    # Past the upload's limit: a 413 page naming it; the body is never kept.
+    r = await browser.post(base_path + "/sources", {"kind": "file", "title": "Huge"},
+                           files={"file": ("huge.txt", b"a" * (knowledge.MAX_UPLOAD_BODY * 3))})
+    assert r.code == 413 and r.headers["Content-Type"].startswith("text/html")
+    assert limit_message("upload", knowledge.MAX_UPLOAD_BODY) in r.text
+    assert "<html" in r.text.lower()
+
+    # The text form (not an upload) takes long pasted text, up to the general limit.
+    r = await browser.post(base_path + "/sources", {"kind": "text", "title": "Long",
+                                                    "content": "word " * 1_000_000})
+    assert r.code == 303, r.text[:500]
+    titles = sorted(s["title"] for s in json.loads(
+        (await call(server, "/api/knowledge-sources")).body)["items"])
+    assert titles == ["Long", "notes.txt"]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_forms_check_xsrf_after_the_streamed_body(server):
+    browser = Browser(RealFetch(server))
+    await browser.login()
+    r = await browser.post("/templates/new", {"name": "T", "body": "Hi {{name}}"}, xsrf=False)
+    assert r.code == 403
+    body, content_type = multipart([("name", "T"), ("body", "Hi"), ("_xsrf", "forged")], {})
+    r = await call(server, "/templates/new", "POST", body, headers={
+        "Content-Type": content_type, "Cookie": "; ".join(
+            "%s=%s" % kv for kv in browser.cookies.items())})
+    assert r.code == 403
+    assert json.loads((await call(server, "/api/templates")).body)["total"] == 0
+    r = await browser.post("/templates/new", {"name": "T", "body": "Hi {{name}}"})
+    assert r.code == 303
+    assert json.loads((await call(server, "/api/templates")).body)["total"] == 1
+

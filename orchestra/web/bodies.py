@@ -57,8 +57,8 @@ class LimitedBody:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in BODY_METHODS:
-            method = cls.__dict__.get(name)
+        for name in BODY_METHODS:  # inherited ones too: no method may see an unread body
+            method = getattr(cls, name, None)
             if method is not None and not getattr(method, "_reads_body", False):
                 wrapped = _after_body(method)
                 wrapped._reads_body = True

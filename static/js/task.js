@@ -200,11 +200,21 @@ function renderReview(waiting) {
 
 const button = (action) => root.querySelector(`button[data-action="${action}"]`);
 
+let deleted = false;  // by this page's Delete button or elsewhere: nothing left to follow
+
+function markDeleted() {
+  deleted = true;
+  showError('This task was deleted.');
+  document.querySelectorAll('#task button').forEach((b) => { b.disabled = true; });
+}
+
 async function refresh() {
+  if (deleted) return;
   try {
     render(await api(`/api/tasks/${taskId}`));
   } catch (error) {
-    showError(error.message);
+    if (error.status === 404) markDeleted();
+    else showError(error.message);
   }
 }
 
@@ -255,14 +265,11 @@ $('edit-subtasks-form').addEventListener('submit', async (event) => {
   }
 });
 
-let deleted = false;  // by this page's Delete button or elsewhere: nothing left to follow
 const socket = taskSocket({
   onUpdate(data) {
     if (data.taskId !== taskId) return;
     if (data.event === 'deleted') {
-      deleted = true;
-      showError('This task was deleted.');
-      document.querySelectorAll('#task button').forEach((b) => { b.disabled = true; });
+      markDeleted();
       return;
     }
     if (deleted) return;

@@ -4,21 +4,20 @@ from orchestra.db import Row, utcnow
 from orchestra.store.base import TableStore
 
 
-def like_escape(text):
-    """`text` for a LIKE pattern with ESCAPE '!': its %, _ and ! match only themselves."""
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
-
-
 class ConversationStore(TableStore):
     table = "chat_conversations"
     columns = ("title", "model")
     order_by = "updated_at DESC, id DESC"
 
+    async def touch(self, id):
+        await self.db.execute(
+            "UPDATE chat_conversations SET updated_at = %s WHERE id = %s", utcnow(), id)
+
     async def search(self, q, limit=50, offset=0):
         """(conversations whose title or any message contains `q`, their count): newest
         first, case-insensitive for ASCII on SQLite and under MySQL's default collations.
         `q` is plain text: LIKE's wildcards in it match themselves."""
-        pattern = "%" + like_escape(q) + "%"
+        pattern = "%" + q.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
         where = (" WHERE c.title LIKE %s ESCAPE '!' OR EXISTS (SELECT 1 FROM chat_messages m"
                  " WHERE m.conversation_id = c.id AND m.content LIKE %s ESCAPE '!')")
         rows = await self.db.query(
@@ -28,10 +27,6 @@ class ConversationStore(TableStore):
         total = await self.db.get("SELECT COUNT(*) AS n FROM chat_conversations c" + where,
                                   pattern, pattern)
         return [self.decode(r) for r in rows], int(total.n)
-
-    async def touch(self, id):
-        await self.db.execute(
-            "UPDATE chat_conversations SET updated_at = %s WHERE id = %s", utcnow(), id)
 
 
 class MessageStore(TableStore):

@@ -82,3 +82,18 @@ async def test_warnings_look_like_warnings_and_successes_like_successes(open_pag
     await flash.wait_for()
     assert (await look(flash))["background"] == GREEN_BACKGROUND
     assert page_errors(page) == []
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_dashboard_warns_when_the_model_server_goes_away(open_page, fake_lmstudio):
+    page = await open_page("/")
+    await page.wait_for_selector("#socket-status[data-state=open]")
+    hint = page.locator("#lmstudio-hint")
+    assert await page.inner_text("#lmstudio-state") == "reachable"
+    assert not await hint.is_visible()
+    fake_lmstudio.stop()
+    await hint.wait_for()  # the next sample says so, without a reload
+    assert await page.inner_text("#lmstudio-state") == "not reachable"
+    warning = await look(hint)
+    assert warning["background"] == AMBER_BACKGROUND and "\u26a0" in warning["sign"]
+    assert page_errors(page) == []

@@ -39,7 +39,8 @@ class Watch:
 
 
 async def fits(page):
-    """The page's widths, and the outermost elements that stick out (to say what to fix)."""
+    """The page's widths, and the innermost elements whose content spills past the screen's
+    right edge (to say what to fix when the page is too wide)."""
     return await page.evaluate("""() => {
         const root = document.documentElement;
         const spills = (e) => e.getBoundingClientRect().left + e.scrollWidth
@@ -58,11 +59,11 @@ async def test_every_page_fits_a_phone_with_a_folding_menu(open_page, app, fetch
     pages = await seed(app, fetch)
     page = await open_page("/")
     await page.set_viewport_size(PHONE)
+    root = page.url.rstrip("/")
     watch = Watch(page)
     for name, path in pages.items():
         watch.clear()
-        response = await page.goto(page.url.split("/", 3)[0] + "//"
-                                   + page.url.split("/", 3)[2] + path)
+        response = await page.goto(root + path)
         assert response.status == (404 if name == "missing" else 200), name
         await page.wait_for_load_state("load")
         size = await fits(page)

@@ -1,9 +1,11 @@
-"""MetricsCollector: system, process, GPU and LM Studio figures, sampled while someone looks."""
+"""MetricsCollector: system, process, GPU and LM Studio figures, and the last hour of them."""
 
 import asyncio
+import collections
 import datetime
 import glob
 import logging
+import math
 import os
 import shutil
 import time
@@ -16,23 +18,31 @@ logger = logging.getLogger(__name__)
 NVIDIA_QUERY = ("name,utilization.gpu,memory.used,memory.total,temperature.gpu")
 GPU_TIMEOUT = 2.0
 LMSTUDIO_TIMEOUT = 2.0
+HISTORY_SECONDS = 3600  # how much history a page gets when it opens
 
 
 class MetricsCollector:
-    """Samples the machine every `interval` seconds while at least one listener is attached.
+    """Samples the machine every `interval` seconds, from `start()` to `stop()`.
 
-    Listeners are plain callables taking the snapshot dict (camelCase keys, ready for JSON).
-    The PeriodicCallback starts with the first listener and stops with the last, so nothing
-    is collected while nobody watches.
+    Every sample goes into `history` (the last `history_seconds`, as compact chart points),
+    watched or not, so that a dashboard opened now draws the last hour at once. Listeners are
+    plain callables taking the full snapshot dict (camelCase keys, ready for JSON). LM Studio
+    is asked about its state only while a listener watches: a sample nobody sees does not
+    need it, and the model server should not get a request every few seconds for nothing.
     """
 
-    def __init__(self, interval, lmstudio=None, disk_path="/", clock=time.monotonic):
+    def __init__(self, interval, lmstudio=None, disk_path="/", clock=time.monotonic,
+                 history_seconds=HISTORY_SECONDS):
         self.interval = float(interval)
         self.clock = clock
         self.lmstudio = lmstudio
         self.disk_path = disk_path
+        self.history_seconds = history_seconds
         self.latest = None
         self.samples = 0
+        # (clock time, point); trimmed by age, and bounded in length whatever the clock does.
+        self._history = collections.deque(
+            maxlen=math.ceil(history_seconds / self.interval) + 1)
         self._listeners = []
         self._timer = None
         self._sampling = False
@@ -40,44 +50,76 @@ class MetricsCollector:
         self._nvidia_smi = shutil.which("nvidia-smi")
         self._prime()
 
-    # -- listeners -------------------------------------------------------------------------
+    # -- the timer and listeners -----------------------------------------------------------
 
     @property
     def running(self):
         return self._timer is not None
 
-    def add_listener(self, callback):
-        self._listeners.append(callback)
+    @property
+    def watched(self):
+        return bool(self._listeners)
+
+    def start(self):
+        """Sample now and then every interval (idempotent)."""
         if self._timer is None:
             self._timer = tornado.ioloop.PeriodicCallback(self.tick, self.interval * 1000.0)
             self._timer.start()
-            tornado.ioloop.IOLoop.current().add_callback(self.tick)  # the first one at once
-
-    def remove_listener(self, callback):
-        if callback in self._listeners:
-            self._listeners.remove(callback)
-        if not self._listeners:
-            self.stop()
+            tornado.ioloop.IOLoop.current().add_callback(self.tick)
 
     def stop(self):
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
 
+    def add_listener(self, callback):
+        """Get every sample from now on; the first listener gets a fresh sample at once
+        (with LM Studio's state, which samples taken while nobody watched lack)."""
+        first = not self._listeners
+        self._listeners.append(callback)
+        if self._timer is None:
+            self.start()  # sampling at once
+        elif first:
+            tornado.ioloop.IOLoop.current().add_callback(self.tick)
+
+    def remove_listener(self, callback):
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
     async def tick(self):
-        """Take one sample and hand it to every listener (a slow sample skips the next tick)."""
-        if self._sampling or not self._listeners:
+        """Take one sample, keep it, and hand it to every listener (a slow sample skips the
+        next tick). Listeners only get samples with LM Studio's state."""
+        if self._sampling:
             return
         self._sampling = True
+        probed = self.watched
         try:
-            snapshot = await self.collect()
+            snapshot = await self.collect(probe_lmstudio=probed)
         finally:
             self._sampling = False
+        if not probed:
+            if self._listeners:  # one came while it was taken: give it a complete one now
+                tornado.ioloop.IOLoop.current().add_callback(self.tick)
+            return
         for callback in list(self._listeners):
             try:
                 callback(snapshot)
             except Exception:
                 logger.exception("metrics listener failed")
+
+    def history(self):
+        """The points of the last `history_seconds`, oldest first."""
+        self._trim(self.clock())
+        return [point for _, point in self._history]
+
+    def _remember(self, snapshot):
+        now = self.clock()
+        self._history.append((now, history_point(snapshot)))
+        self._trim(now)
+
+    def _trim(self, now):
+        while self._history and self._history[0][0] < now - self.history_seconds:
+            self._history.popleft()
 
     # -- sampling --------------------------------------------------------------------------
 
@@ -91,14 +133,17 @@ class MetricsCollector:
         self._last_disk = _safe(psutil.disk_io_counters)
         self._last_net = _safe(psutil.net_io_counters)
 
-    async def collect(self):
-        """One snapshot; LM Studio and the GPU are probed concurrently with a short timeout."""
-        lmstudio, gpus = await asyncio.gather(self._lmstudio_state(), self._gpus())
+    async def collect(self, probe_lmstudio=True):
+        """One snapshot, kept in the history; LM Studio and the GPU are probed concurrently
+        with a short timeout. Without `probe_lmstudio`, its `lmstudio` is None."""
+        lmstudio, gpus = await asyncio.gather(
+            self._lmstudio_state() if probe_lmstudio else _nothing(), self._gpus())
         snapshot = self.system_snapshot()
         snapshot["gpu"] = gpus
         snapshot["lmstudio"] = lmstudio
         self.latest = snapshot
         self.samples += 1
+        self._remember(snapshot)
         return snapshot
 
     def system_snapshot(self):
@@ -179,6 +224,23 @@ class MetricsCollector:
             self._nvidia_smi = None
             return []
         return parse_nvidia_smi(out.decode("utf-8", "replace"))
+
+
+def history_point(snapshot):
+    """What the dashboard's charts draw of one snapshot (a few numbers, not the whole)."""
+    swap = snapshot["swap"]
+    return {"timestamp": snapshot["timestamp"],
+            "cpuPercent": snapshot["cpu"]["percent"],
+            "memoryPercent": snapshot["memory"]["percent"],
+            "swapPercent": swap["percent"] if swap["total"] else None,
+            "recvBytesPerSec": snapshot["network"]["recvBytesPerSec"],
+            "sentBytesPerSec": snapshot["network"]["sentBytesPerSec"],
+            "readBytesPerSec": snapshot["disk"]["readBytesPerSec"],
+            "writeBytesPerSec": snapshot["disk"]["writeBytesPerSec"]}
+
+
+async def _nothing():
+    return None
 
 
 def parse_nvidia_smi(text):

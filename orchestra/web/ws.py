@@ -218,12 +218,17 @@ async def on_chat_history(socket, data, frame):
 
 @handles("monitoring:subscribe")
 async def on_monitoring_subscribe(socket, data, frame):
+    """Answers with the last hour of chart points; the latest full sample follows at once
+    (the collector takes a fresh one for the first subscriber)."""
     manager = socket.manager
-    running = manager.metrics.running
+    metrics = manager.metrics
+    watched = metrics.watched
     manager.subscribe(socket, MONITORING)
-    socket.send("monitoring:subscribed", {"intervalSeconds": manager.metrics.interval}, frame.id)
-    if running and manager.metrics.latest is not None:
-        socket.write_raw(manager.metrics_frame(manager.metrics.latest))  # at once, not in 10 s
+    socket.send("monitoring:subscribed", {
+        "intervalSeconds": metrics.interval, "historySeconds": metrics.history_seconds,
+        "history": metrics.history()}, frame.id)
+    if watched and metrics.latest is not None and metrics.latest["lmstudio"] is not None:
+        socket.write_raw(manager.metrics_frame(metrics.latest))  # at once, not in 10 s
 
 
 @handles("monitoring:unsubscribe")

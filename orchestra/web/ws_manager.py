@@ -62,6 +62,9 @@ class ConnectionManager:
         hub.subscribe("chat:streaming", self.on_chat_streaming)
         hub.subscribe("chat:failed", self.on_chat_failed)
         hub.subscribe("task:update", self.broadcast_task_update)
+        # Metrics are sampled from start-up, watched or not, so a dashboard opens on the
+        # last hour; `shutdown` stops them.
+        self.metrics.start()
 
     # -- connections and topics ------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 export class LineChart {
   // options: { colors: [...], max: 100 | null (auto), format: (v) => string, windowMs }
-  constructor(canvas, { colors, max = null, format = String, windowMs = 10 * 60 * 1000 }) {
+  constructor(canvas, { colors, max = null, format = String, windowMs = 60 * 60 * 1000 }) {
     this.canvas = canvas;
     this.colors = colors;
     this.max = max;
@@ -12,10 +12,21 @@ export class LineChart {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
-  add(timeMs, values) {
+  // One point; a point not newer than the last one (a sample already drawn) is ignored.
+  add(timeMs, values, draw = true) {
+    const last = this.points[this.points.length - 1];
+    if (last && timeMs <= last[0]) return;
     this.points.push([timeMs, values]);
     const oldest = timeMs - this.windowMs;
     while (this.points.length > 2 && this.points[0][0] < oldest) this.points.shift();
+    this.canvas.dataset.points = this.points.length;
+    if (draw) this.draw();
+  }
+
+  // Replace every point (the server's history, on each (re)subscription).
+  reset(points) {
+    this.points = [];
+    for (const [timeMs, values] of points) this.add(timeMs, values, false);
     this.canvas.dataset.points = this.points.length;
     this.draw();
   }

@@ -1,7 +1,10 @@
-// The Dashboard: subscribes to monitoring:metrics over /ws and draws the last minutes.
+// The Dashboard: subscribes to monitoring over /ws, draws the last hour the server kept
+// (sent with `monitoring:subscribed`) and adds each new sample. Its task card shares the
+// page's one socket.
 
 import { Socket, describeStatus } from './socket.js';
 import { LineChart } from './chart.js';
+import { startTaskCard } from './dashboard_tasks.js';
 
 const statusLine = document.getElementById('socket-status');
 
@@ -78,12 +81,37 @@ function showGpus(gpus) {
   }
 }
 
+// What each chart draws of a history point (the server's compact form of a sample).
+const SERIES = {
+  cpu: (p) => [p.cpuPercent],
+  memory: (p) => [p.memoryPercent, p.swapPercent],
+  network: (p) => [p.recvBytesPerSec, p.sentBytesPerSec],
+  disk: (p) => [p.readBytesPerSec, p.writeBytesPerSec],
+};
+
+const pointTime = (p) => Date.parse(p.timestamp) || Date.now();
+
+function asPoint(m) {
+  return {
+    timestamp: m.timestamp, cpuPercent: m.cpu.percent, memoryPercent: m.memory.percent,
+    swapPercent: m.swap.total ? m.swap.percent : null,
+    recvBytesPerSec: m.network.recvBytesPerSec, sentBytesPerSec: m.network.sentBytesPerSec,
+    readBytesPerSec: m.disk.readBytesPerSec, writeBytesPerSec: m.disk.writeBytesPerSec,
+  };
+}
+
+function showHistory(data) {
+  const history = data.history ?? [];
+  for (const [name, chart] of Object.entries(charts)) {
+    chart.reset(history.map((p) => [pointTime(p), SERIES[name](p)]));
+  }
+}
+
 function showMetrics(m) {
-  const time = Date.parse(m.timestamp) || Date.now();
-  charts.cpu.add(time, [m.cpu.percent]);
-  charts.memory.add(time, [m.memory.percent, m.swap.total ? m.swap.percent : null]);
-  charts.network.add(time, [m.network.recvBytesPerSec, m.network.sentBytesPerSec]);
-  charts.disk.add(time, [m.disk.readBytesPerSec, m.disk.writeBytesPerSec]);
+  const point = asPoint(m);
+  for (const [name, chart] of Object.entries(charts)) {
+    chart.add(pointTime(point), SERIES[name](point));
+  }
 
   setFigure('cpu', `${percent(m.cpu.percent)} of ${m.cpu.count} cores`);
   setFigure('load', m.loadAverage ? m.loadAverage.map((v) => v.toFixed(2)).join(' · ') : '–');
@@ -100,10 +128,11 @@ function showMetrics(m) {
   setFigure('uptime', duration(m.uptimeSeconds));
   showCores(m.cpu.perCore);
   showGpus(m.gpu || []);
-  showLMStudio(m.lmstudio);
+  if (m.lmstudio) showLMStudio(m.lmstudio);
 }
 
 const socket = new Socket();
+socket.on('monitoring:subscribed', showHistory);
 socket.on('monitoring:metrics', showMetrics);
 socket.onStatus((state, detail) => {
   statusLine.textContent = state === 'open' ? 'Live: updates arrive by themselves.'
@@ -111,4 +140,5 @@ socket.onStatus((state, detail) => {
   statusLine.dataset.state = state;
   if (state === 'open') socket.send('monitoring:subscribe');
 });
+startTaskCard(socket);
 socket.start();

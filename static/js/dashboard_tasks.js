@@ -1,5 +1,5 @@
 // The dashboard's task card: running tasks first, then those waiting for review, then the
-// most recent, kept live over /ws.
+// most recent, kept live over the dashboard's socket (one tab, one /ws connection).
 
 import { api } from './common.js';
 import { debounce, taskSocket } from './task_socket.js';
@@ -41,6 +41,10 @@ async function load() {
   }
 }
 
-const loadSoon = debounce(load, 300);
-socket = taskSocket({ onUpdate: loadSoon, onStatus: (up) => { if (up) loadSoon(); } });
-load();
+// Starts the card on the page's socket (before or after that socket starts).
+export function startTaskCard(pageSocket) {
+  const loadSoon = debounce(load, 300);
+  socket = taskSocket({ socket: pageSocket, onUpdate: loadSoon,
+    onStatus: (up) => { if (up) loadSoon(); } });
+  load();
+}

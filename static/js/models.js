@@ -17,10 +17,13 @@ function el(tag, text, attrs = {}) {
   return node;
 }
 
-function say(message, isError = false) {
+// One line about the last action: kind is 'info' (under way), 'success', 'warning' (done,
+// but not as asked) or 'error'; each has its own look (app.css, "Notices").
+function say(message, kind = 'info') {
   const box = $('models-message');
   box.textContent = message;
-  box.classList.toggle('error', isError);
+  box.className = `notice ${kind}`;
+  box.dataset.kind = kind;
   box.hidden = !message;
 }
 
@@ -29,7 +32,7 @@ async function busy(button, work) {
   try {
     await work();
   } catch (error) {
-    say(error.message, true);
+    say(error.message, 'error');
   } finally {
     button.disabled = false;
   }
@@ -73,7 +76,8 @@ function renderModels() {
       load.addEventListener('click', () => busy(load, async () => {
         say(`Loading ${model.id}…`);
         const result = await api('/api/models/load', { method: 'POST', body: { model: model.id } });
-        say(`${result.model} is loaded (${fmt(result.loadTimeS, 1)} s, ${result.method}).`);
+        say(`${result.model} is loaded (${fmt(result.loadTimeS, 1)} s, ${result.method}).`,
+          'success');
         await refreshModels(true);
       }));
       actions.append(load);
@@ -95,6 +99,26 @@ function renderModels() {
     label.append(box, ` ${model.id}`);
     boxes.append(label);
   }
+  renderCompareState(llms);
+}
+
+// Comparing needs two language models: with fewer, the form says so and cannot be used.
+function renderCompareState(llms) {
+  const form = $('compare-form');
+  const note = $('compare-note');
+  const enough = llms.length >= 2;
+  for (const control of form.querySelectorAll('textarea, input, button')) {
+    control.disabled = !enough;
+  }
+  if (enough) {
+    note.hidden = true;
+    note.textContent = '';
+    return;
+  }
+  note.textContent = llms.length === 1
+    ? `Comparing needs two or more models; the server offers one (${llms[0].id}).`
+    : 'Comparing needs two or more models; the server offers none.';
+  note.hidden = false;
 }
 
 async function refreshModels(refresh = false) {
@@ -191,7 +215,9 @@ $('switch-form').addEventListener('submit', (event) => {
     const note = result.fellBack
       ? `${result.requested} could not be loaded; ${result.active} is active instead.`
       : `${result.active} is now the active model.`;
-    $('switch-result').textContent = note;
+    const line = $('switch-result');
+    line.textContent = note;
+    line.className = `notice ${result.fellBack ? 'warning' : 'success'}`;
     await refreshModels(true);
   });
 });
@@ -204,7 +230,7 @@ $('benchmark-form').addEventListener('submit', (event) => {
     const body = { model: form.model.value || null, prompt: form.prompt.value || null };
     const result = await api('/api/models/benchmark', { method: 'POST', body });
     say(`${result.model}: ${fmt(result.tokensPerSecond, 1)} tokens/s, first token after `
-      + `${fmt(result.ttftMs)} ms.`);
+      + `${fmt(result.ttftMs)} ms.`, 'success');
     benchmarks = (await api('/api/models/benchmarks?limit=200')).benchmarks;
     renderBenchmarks();
   });
@@ -217,12 +243,12 @@ function renderComparison(results) {
     const card = el('article', null, { class: 'card' });
     card.append(el('h3', r.model));
     if (r.error) {
-      card.append(el('p', r.error, { class: 'error' }));
+      card.append(el('p', r.error, { class: 'notice error' }));
     } else {
       const t = r.timings || {};
       card.append(el('p', `first token ${fmt(t.ttftMs)} ms · ${fmt(t.tokensPerSecond, 1)} tok/s`
         + ` · total ${fmt(t.totalMs)} ms · ${r.finishReason || ''}`, { class: 'muted' }));
-      for (const p of r.problems) card.append(el('p', p.message, { class: 'badge failed' }));
+      for (const p of r.problems) card.append(el('p', p.message, { class: 'notice warning' }));
       card.append(el('pre', r.text, { style: 'white-space:pre-wrap' }));
     }
     box.append(card);
@@ -234,7 +260,7 @@ $('compare-form').addEventListener('submit', (event) => {
   const form = event.target;
   const chosen = [...form.querySelectorAll('input[name=models]:checked')].map((b) => b.value);
   if (chosen.length < 2) {
-    say('Choose two or more models to compare.', true);
+    say('Choose two or more models to compare.', 'warning');
     return;
   }
   busy(form.querySelector('button'), async () => {

@@ -3,24 +3,30 @@
 
 import { Socket, describeStatus } from './socket.js';
 
-// With `all`, the socket follows every task (new ones included), as lists need.
-export function taskSocket({ onUpdate, onStatus = () => {}, all = false }) {
+// With `all`, the socket follows every task (new ones included), as lists need. Pass the
+// page's `socket` when it has one already (one tab opens one /ws connection); without one,
+// a socket is made and started here.
+export function taskSocket({ onUpdate, onStatus = () => {}, all = false, socket = null }) {
   const ids = new Set();
-  const socket = new Socket();
-  socket.on('task:update', (data) => onUpdate(data));
-  socket.onStatus((state, detail) => {
-    if (state === 'open') {
-      if (all) socket.send('tasks:subscribe', {});
-      ids.forEach((id) => socket.send('task:subscribe', { taskId: id }));
-    }
+  const own = socket === null;
+  const live = own ? new Socket() : socket;
+  const resubscribe = () => {
+    if (all) live.send('tasks:subscribe', {});
+    ids.forEach((id) => live.send('task:subscribe', { taskId: id }));
+  };
+  live.on('task:update', (data) => onUpdate(data));
+  live.onStatus((state, detail) => {
+    if (state === 'open') resubscribe();
     if (state !== 'connecting') onStatus(state === 'open', detail);
   });
-  socket.start();
+  if (own) live.start();
+  else if (live.isOpen) resubscribe();
   return {
+    socket: live,
     subscribe(id) {
       if (ids.has(id)) return;
       ids.add(id);
-      socket.send('task:subscribe', { taskId: id });
+      live.send('task:subscribe', { taskId: id });
     },
   };
 }

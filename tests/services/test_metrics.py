@@ -60,7 +60,7 @@ async def test_cpu_is_primed():
 
 
 @pytest.mark.gen_test
-async def test_timer_runs_only_while_someone_listens():
+async def test_timer_runs_from_start_to_stop():
     collector = MetricsCollector(0.05)
     seen = []
     assert not collector.running
@@ -69,11 +69,16 @@ async def test_timer_runs_only_while_someone_listens():
     await asyncio.sleep(0.3)
     assert len(seen) >= 3  # the first at once, then one per interval
     collector.remove_listener(seen.append)
-    assert not collector.running
-    await asyncio.sleep(0.05)  # a sample already under way may finish (and goes nowhere)
-    count, samples = len(seen), collector.samples
+    assert collector.running and not collector.watched  # history goes on without listeners
+    count = len(seen)
+    samples = collector.samples
     await asyncio.sleep(0.2)
-    assert len(seen) == count and collector.samples == samples
+    assert len(seen) == count and collector.samples > samples
+    collector.stop()
+    await asyncio.sleep(0.05)  # a sample already under way may finish
+    samples = collector.samples
+    await asyncio.sleep(0.2)
+    assert not collector.running and collector.samples == samples
 
 
 @pytest.mark.gen_test

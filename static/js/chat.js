@@ -1,15 +1,14 @@
-// The Chat page: conversations, live answers over /ws, safe Markdown, Stop, Check,
-// regenerate (answers to one message are kept side by side), edit and resend, copy,
-// per-conversation settings, older messages on scroll, drafts kept in the browser.
-//
-// Model output is untrusted: it is rendered with marked and then sanitised by DOMPurify
-// before it reaches the DOM; everything else goes in with textContent.
+// The Chat page: conversations, live answers over /ws, Stop, Check, regenerate (answers to
+// one message are kept side by side), edit and resend, copy, per-conversation settings, older
+// messages on scroll, drafts kept in the browser. Drawing a message is in chat_render.js
+// (model output goes through DOMPurify there).
 
 import { api } from './common.js';
-import { badge as verdictBadge, renderClaims } from './claims.js';
+import { checkAnswer } from './chat_check.js';
+import { formatLimitProblem, dropDraft, readDraft, writeDraft } from './chat_compose.js';
 import { Socket, describeStatus } from './socket.js';
-import { marked } from '../vendor/marked/marked.esm.js';
-import DOMPurify from '../vendor/dompurify/purify.es.mjs';
+import { arrangeAnswers as arrange, button, copyAnswer, messageElement as element,
+  renderFailure as drawFailure, renderMarkdown, renderMeta } from './chat_render.js';
 
 const root = document.getElementById('chat');
 const list = document.getElementById('messages');
@@ -46,16 +45,16 @@ const state = {
 
 const socket = new Socket();
 
-DOMPurify.addHook('afterSanitizeAttributes', (node) => {
-  if (node.tagName === 'A') {
-    node.setAttribute('target', '_blank');
-    node.setAttribute('rel', 'noopener noreferrer nofollow');
-  }
-});
+function messageElement(id, role) {
+  return element(list, id, role);
+}
 
-function renderMarkdown(element, text) {
-  const html = marked.parse(text, { gfm: true, breaks: true, async: false });
-  element.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+function arrangeAnswers(replyTo, show) {
+  arrange(list, state.shownAnswer, replyTo, show);
+}
+
+function renderFailure(item) {
+  drawFailure(item, state.failures.get(Number(item.dataset.id)));
 }
 
 function showError(message) {
@@ -63,17 +62,8 @@ function showError(message) {
   errorLine.hidden = !message;
 }
 
-function button(label, className, onClick) {
-  const element = document.createElement('button');
-  element.type = 'button';
-  element.className = `secondary small ${className}`;
-  element.textContent = label;
-  element.addEventListener('click', onClick);
-  return element;
-}
-
-// -- drafts ----------------------------------------------------------------------------------
-// What is typed is kept per conversation in localStorage until the server has stored it, so
+// -- drafts and limits -----------------------------------------------------------------------
+// What is typed is kept per conversation in the browser until the server has stored it, so
 // an error, a reconnect or a reload never loses it.
 
 function draftKey(conversationId = state.conversationId) {
@@ -81,61 +71,21 @@ function draftKey(conversationId = state.conversationId) {
 }
 
 function saveDraft() {
-  try {
-    if (input.value) localStorage.setItem(draftKey(), input.value);
-    else localStorage.removeItem(draftKey());
-  } catch {
-    // Storage full or disabled: the text stays in the box all the same.
-  }
+  writeDraft(draftKey(), input.value);
 }
 
 function restoreDraft() {
-  try {
-    const draft = localStorage.getItem(draftKey());
-    if (draft && !input.value) input.value = draft;
-  } catch {
-    // No storage: nothing to restore.
-  }
+  const draft = readDraft(draftKey());
+  if (draft && !input.value) input.value = draft;
 }
 
-function clearDraft(key) {
-  try {
-    localStorage.removeItem(key);
-  } catch {
-    // No storage.
-  }
-}
+const clearDraft = dropDraft;
 
 input.addEventListener('input', saveDraft);
 
-// -- limits ----------------------------------------------------------------------------------
-
-function formatBytes(bytes) {
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${Math.round(bytes / 1024)} KiB`;
-  return `${bytes} bytes`;
-}
-
-// Why a frame cannot be sent (the text stays where it is), or null.
-function overLimit(text, frame) {
-  let characters = 0;
-  for (const _ of text) characters += 1; // code points, as the server counts them
-  const max = state.limits.maxChatMessageLength;
-  if (characters > max) {
-    return `Not sent: the message is ${characters.toLocaleString('en')} characters long; `
-      + `the limit is ${max.toLocaleString('en')}. Your text is kept; shorten it or split it.`;
-  }
-  const bytes = new TextEncoder().encode(JSON.stringify(frame)).length;
-  if (bytes > state.limits.maxMessageSize) {
-    return `Not sent: the message is ${formatBytes(bytes)}; the limit is `
-      + `${formatBytes(state.limits.maxMessageSize)}. Your text is kept; shorten it.`;
-  }
-  return null;
-}
-
 // Sends a frame unless it is over a limit or the socket is down; its id, or null (said why).
 function sendChecked(type, data, text) {
-  const problem = overLimit(text, { type, data, id: 0 });
+  const problem = formatLimitProblem(text, { type, data, id: 0 }, state.limits);
   if (problem) {
     showError(problem);
     return null;
@@ -151,56 +101,6 @@ function sendChecked(type, data, text) {
 }
 
 // -- messages --------------------------------------------------------------------------------
-
-function messageElement(id, role) {
-  let item = list.querySelector(`li[data-id="${id}"]`);
-  if (!item) {
-    item = document.createElement('li');
-    item.className = `message ${role}`;
-    item.dataset.id = id;
-    const meta = document.createElement('div');
-    meta.className = 'meta';
-    const body = document.createElement('div');
-    body.className = 'body';
-    const failure = document.createElement('div');
-    failure.className = 'failure';
-    failure.hidden = true;
-    const tools = document.createElement('div');
-    tools.className = 'tools';
-    const buttons = document.createElement('div');
-    buttons.className = 'buttons';
-    tools.append(buttons);
-    item.append(meta, body, failure, tools);
-    list.append(item);
-  }
-  return item;
-}
-
-function renderMeta(item, message) {
-  const meta = item.querySelector('.meta');
-  meta.replaceChildren();
-  const who = document.createElement('strong');
-  who.textContent = message.role === 'user' ? 'You' : (message.model || 'Model');
-  meta.append(who);
-  if (message.editOf) {
-    const note = document.createElement('span');
-    note.className = 'muted edited';
-    note.textContent = ' (edited and sent again)';
-    meta.append(note);
-  }
-  if (message.status && message.status !== 'complete') {
-    const badge = document.createElement('span');
-    badge.className = `badge ${message.status}`;
-    badge.textContent = message.status;
-    meta.append(' ', badge);
-  }
-  if (message.error) {
-    const error = document.createElement('span');
-    error.className = 'error';
-    error.textContent = ` ${message.error}`;
-    meta.append(error);
-  }
-}
 
 function renderMessage(message) {
   if (message.conversationId !== state.conversationId) return;
@@ -222,50 +122,6 @@ function renderMessage(message) {
   renderFailure(item);
   if (message.replyTo) arrangeAnswers(message.replyTo);
   updateStop();
-}
-
-// The answers to one user message sit right after it; one shows, the others are reached
-// with "‹ answer 1 of 2 ›". A new answer (regenerated) is the one shown.
-function arrangeAnswers(replyTo, show) {
-  const answers = [...list.querySelectorAll(`li.assistant[data-reply-to="${replyTo}"]`)]
-    .sort((a, b) => Number(a.dataset.id) - Number(b.dataset.id));
-  if (!answers.length) return;
-  const question = list.querySelector(`li.user[data-id="${replyTo}"]`);
-  if (question) question.after(...answers);
-  let shown = show ?? state.shownAnswer.get(replyTo);
-  if (show === undefined) {
-    const newest = answers[answers.length - 1];
-    // A new answer is shown when it arrives; otherwise the one chosen stays.
-    if (!answers.some((a) => Number(a.dataset.id) === shown)
-        || newest.dataset.arranged !== '1') shown = Number(newest.dataset.id);
-  }
-  state.shownAnswer.set(replyTo, shown);
-  answers.forEach((answer, index) => {
-    answer.dataset.arranged = '1';
-    answer.hidden = Number(answer.dataset.id) !== shown;
-    let nav = answer.querySelector('.variants');
-    if (answers.length < 2) {
-      nav?.remove();
-      return;
-    }
-    if (!nav) {
-      nav = document.createElement('span');
-      nav.className = 'variants';
-      answer.querySelector('.meta').after(nav);
-    }
-    const previous = button('‹', 'previous-answer', () => arrangeAnswers(replyTo,
-      Number(answers[index - 1].dataset.id)));
-    previous.disabled = index === 0;
-    previous.setAttribute('aria-label', 'Previous answer');
-    const next = button('›', 'next-answer', () => arrangeAnswers(replyTo,
-      Number(answers[index + 1].dataset.id)));
-    next.disabled = index === answers.length - 1;
-    next.setAttribute('aria-label', 'Next answer');
-    const label = document.createElement('span');
-    label.className = 'variant-label';
-    label.textContent = `answer ${index + 1} of ${answers.length}`;
-    nav.replaceChildren(previous, label, next);
-  });
 }
 
 function renderTools(item) {
@@ -297,44 +153,6 @@ function renderTools(item) {
     const check = button('Check', 'check', () => checkAnswer(id, check, result));
     buttons.append(check);
   }
-}
-
-function renderFailure(item) {
-  const failure = state.failures.get(Number(item.dataset.id));
-  const box = item.querySelector('.failure');
-  box.replaceChildren();
-  box.hidden = !failure;
-  if (!failure) return;
-  const text = document.createElement('p');
-  text.className = 'error';
-  if (failure.code === 'context_too_long' && failure.promptTokens != null) {
-    text.textContent = `The prompt is ${failure.promptTokens.toLocaleString('en')} tokens; `
-      + `the model's context holds ${Number(failure.contextLength).toLocaleString('en')}. `
-      + 'Shorten the message, start a new conversation, or load the model with a longer '
-      + 'context.';
-  } else {
-    text.textContent = failure.message;
-  }
-  box.append(text);
-}
-
-function copyAnswer(message, target) {
-  const done = (label) => {
-    target.textContent = label;
-    setTimeout(() => { target.textContent = 'Copy'; }, 1500);
-  };
-  navigator.clipboard.writeText(message.content)
-    .then(() => done('Copied'))
-    .catch(() => {
-      // No clipboard permission (plain http on another host): select the text instead.
-      const area = document.createElement('textarea');
-      area.value = message.content;
-      document.body.append(area);
-      area.select();
-      const ok = document.execCommand('copy');
-      area.remove();
-      done(ok ? 'Copied' : 'Copy failed');
-    });
 }
 
 function regenerate(messageId) {
@@ -489,55 +307,6 @@ function updateStop() {
   const running = state.streaming.size > 0 || list.querySelector('li.streaming') !== null;
   stopButton.hidden = !running;
   sendButton.disabled = running || !socket.isOpen;
-}
-
-// -- Check -----------------------------------------------------------------------------------
-
-async function checkAnswer(messageId, button, result) {
-  button.disabled = true;
-  result.replaceChildren();
-  result.textContent = 'Checking…';
-  try {
-    const report = await api('/api/check', { method: 'POST', body: { messageId } });
-    result.replaceChildren();
-    const verdict = document.createElement('p');
-    verdict.append(verdictBadge(report.verdict), ` score ${report.score}`);
-    result.append(verdict);
-    // Without these a check that could not sample would read as a clean 'ok'.
-    for (const problem of report.problems ?? []) {
-      const note = document.createElement('p');
-      note.className = 'error';
-      note.textContent = problem.message;
-      result.append(note);
-    }
-    if (report.reason) {
-      const why = document.createElement('p');
-      why.className = 'muted check-reason';
-      why.textContent = report.reason;
-      result.append(why);
-    }
-    // Claims with their evidence say everything the flags say; the flags remain for
-    // reports without claims.
-    const claims = renderClaims(report);
-    if (claims) {
-      result.append(claims);
-    } else if (report.flags?.length) {
-      const flags = document.createElement('ul');
-      for (const flag of report.flags) {
-        const entry = document.createElement('li');
-        const sentence = document.createElement('q');
-        sentence.textContent = flag.sentence;
-        entry.append(sentence, ` ${flag.reason}`);
-        flags.append(entry);
-      }
-      result.append(flags);
-    }
-  } catch (error) {
-    result.textContent = `Check failed: ${error.message}`;
-    result.classList.add('error');
-  } finally {
-    button.disabled = false;
-  }
 }
 
 // -- conversations ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """ChatService: stores a user's message, streams the model's answer and stores it once, at the end.
 
 Events go out through the hub so that every page showing the conversation sees them:
-  "chat:message"   (message_row, origin)
+  "chat:message"   (message_row, origin)  - a stored user message; the placeholder of a
+      regenerated answer (status "streaming"); a finished answer
   "chat:streaming" (conversation_id, message_id, chunk, done, origin)
       Chunks that arrive from LM Studio together (in one network read) go out as one event;
       at a model's pace that is one event per token.
@@ -69,35 +70,88 @@ class ChatService:
             raise ChatError("not_found", "No conversation with id %s." % conversation_id)
         return row
 
-    async def history(self, conversation_id, limit=50):
+    async def history(self, conversation_id, limit=50, before=None):
         await self.conversation(conversation_id)
-        return await self.stores.messages.history(conversation_id, limit)
+        return await self.stores.messages.history(conversation_id, limit, before)
 
-    async def send(self, text, conversation_id=None, model=None, owner=None, origin=None):
+    async def save_settings(self, conversation_id, settings):
+        """Store a conversation's settings (system prompt, temperature, max tokens, model)."""
+        row = await self.stores.conversations.save_settings(conversation_id, settings)
+        if row is None:
+            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
+        return row
+
+    async def send(self, text, conversation_id=None, model=None, owner=None, origin=None,
+                   settings=None):
         """Store the user's message, start the answer; returns the stored user message.
 
-        Checks come first so that a refused request changes nothing.
+        `settings` (system prompt, temperature, max tokens, model) are stored on the
+        conversation first. Checks come first so that a refused request changes nothing.
         """
+        self._check_free(conversation_id)
+        exchange = await self.stores.messages.start_exchange(
+            conversation_id, text, model, title_for(text), self.history_messages,
+            settings=settings)
+        if exchange is None:
+            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
+        await self._begin(exchange, owner, origin)
+        self.hub.publish("chat:message", exchange.message, origin=origin)
+        return exchange.message
+
+    async def regenerate(self, message_id, model=None, owner=None, origin=None):
+        """Another answer to the user message that answer `message_id` answers (or to user
+        message `message_id`); the old answers stay. Returns the new answer's row."""
+        target = await self._message(message_id)
+        self._check_free(target.conversation_id)
+        exchange = await self.stores.messages.start_exchange(
+            None, None, model, None, self.history_messages, regenerate=message_id)
+        if exchange is None:
+            raise ChatError("not_found", "Message %s answers no message of yours." % message_id)
+        await self._begin(exchange, owner, origin)
+        self.hub.publish("chat:message", exchange.answer, origin=origin)
+        return exchange.answer
+
+    async def edit(self, message_id, text, model=None, owner=None, origin=None):
+        """Send `text` as a new version of user message `message_id`, answered with the
+        conversation as it stood before that message; the old version stays. Returns the new
+        user message."""
+        target = await self._message(message_id)
+        if target.role != "user":
+            raise ChatError("not_editable", "Only your own messages can be edited; message "
+                                            "%s is an answer (regenerate it instead)." % message_id)
+        self._check_free(target.conversation_id)
+        exchange = await self.stores.messages.start_exchange(
+            None, text, model, None, self.history_messages, edit=message_id)
+        if exchange is None:
+            raise ChatError("not_found", "No message with id %s." % message_id)
+        await self._begin(exchange, owner, origin)
+        self.hub.publish("chat:message", exchange.message, origin=origin)
+        return exchange.message
+
+    async def _message(self, message_id):
+        row = await self.stores.messages.get(message_id)
+        if row is None:
+            raise ChatError("not_found", "No message with id %s." % message_id)
+        return row
+
+    def _check_free(self, conversation_id):
         if self.closing:
             raise ChatError("shutting_down", "The server is shutting down; try again shortly.")
         if conversation_id is not None and conversation_id in self.running:
             raise ChatError("busy", "An answer is still being written in this "
                                     "conversation; wait for it or stop it first.")
-        exchange = await self.stores.messages.start_exchange(
-            conversation_id, text, model, title_for(text), self.history_messages)
-        if exchange is None:
-            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
-        message, answer = exchange.message, exchange.answer
-        if message.conversation_id in self.running:  # two sends raced for one conversation
+
+    async def _begin(self, exchange, owner, origin):
+        answer = exchange.answer
+        conversation_id = answer.conversation_id
+        if conversation_id in self.running:  # two requests raced for one conversation
             await self.stores.messages.finish(answer.id, {
                 "status": "incomplete", "error": "Another answer was being written."})
             raise ChatError("busy", "An answer is still being written in this conversation.")
-        self.hub.publish("chat:message", message, origin=origin)
-        generation = Generation(message.conversation_id, answer.id, owner, origin)
-        self.running[message.conversation_id] = generation
+        generation = Generation(conversation_id, answer.id, owner, origin)
+        self.running[conversation_id] = generation
         generation.task = asyncio.ensure_future(
-            self._answer(generation, answer.model, exchange.history))
-        return message
+            self._answer(generation, answer.model, exchange.history, exchange.conversation))
 
     async def stop(self, conversation_id, reason="stopped"):
         """Stop the answer being written; True when there was one. It is stored as incomplete."""
@@ -131,27 +185,33 @@ class ChatService:
             if generation.started:
                 generation.task.cancel()
 
-    async def prompt(self, history):
-        """Active instructions as one system message, then `history` (the last messages,
-        oldest first) without answers that are unfinished or failed before any text."""
+    async def prompt(self, history, system_prompt=None):
+        """Active instructions and the conversation's system prompt as one system message,
+        then `history` (the last messages, oldest first) without answers that are unfinished
+        or failed before any text."""
         messages = []
         instructions = await self.stores.instructions.active()
-        system = "\n\n".join(i.content.strip() for i in instructions if i.content.strip())
+        parts = [i.content.strip() for i in instructions] + [(system_prompt or "").strip()]
+        system = "\n\n".join(part for part in parts if part)
         if system:
             messages.append({"role": "system", "content": system})
         messages.extend({"role": row.role, "content": row.content} for row in history
                         if row.content and row.status != "streaming")
         return messages
 
-    async def _answer(self, generation, model, history):
+    async def _answer(self, generation, model, history, conversation=None):
         generation.started = True
         error = None
         stream = None
+        conversation = conversation or {}
         try:
             if generation.stop_reason is not None:
                 raise asyncio.CancelledError()
-            messages = await self.prompt(history)
-            stream = generation.stream = self.lmstudio.stream_completion(messages, model=model)
+            messages = await self.prompt(history, conversation.get("system_prompt"))
+            # None leaves the server's default; the client drops parameters that are None.
+            stream = generation.stream = self.lmstudio.stream_completion(
+                messages, model=model, temperature=conversation.get("temperature"),
+                max_tokens=conversation.get("max_tokens"))
             loop = asyncio.get_running_loop()
             async for chunk in stream:
                 # Publish once the loop is free: chunks parsed from one read go out together.

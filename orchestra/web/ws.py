@@ -21,10 +21,13 @@ from orchestra.services.lmstudio import LMStudioError
 from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
-                                      MONITORING, TASK_SCHEMA, ConnectionManager, encode,
-                                      error_code, now_iso, task_topic)
+                                      MONITORING, TASK_SCHEMA, ConnectionManager,
+                                      conversation_topic, encode, error_code, now_iso,
+                                      task_topic)
 
 logger = logging.getLogger(__name__)
+
+CONVERSATION_SCHEMA = wss.ConversationSettingsSchema()
 
 __all__ = ["LiveSocket", "ConnectionManager", "dispatch", "routes"]
 
@@ -76,6 +79,7 @@ class LiveSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         self.send("connected", {
             "connectionId": self.connection_id, "serverTime": now_iso(),
             "maxMessageSize": config.ws_max_message_size,
+            "maxChatMessageLength": wss.MAX_CHAT_MESSAGE,
             "pingIntervalSeconds": config.ws_ping_interval,
             "metricsIntervalSeconds": config.metrics_interval})
 
@@ -98,8 +102,9 @@ class LiveSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         future.add_done_callback(_consume)
         return True
 
-    def send_error_frame(self, code, message, request_type=None, id=None, fields=None):
-        data = {"code": code, "message": message}
+    def send_error_frame(self, code, message, request_type=None, id=None, fields=None,
+                         extra=None):
+        data = dict(extra or {}, code=code, message=message)
         if request_type:
             data["requestType"] = request_type
         if fields:
@@ -189,8 +194,32 @@ async def on_chat_send(socket, data, frame):
     manager = socket.manager
     message = await manager.chat.send(
         data["message"], data["conversation_id"], data["model"], owner=socket.connection_id,
-        origin=(socket.connection_id, frame.id, frame.type))
+        origin=(socket.connection_id, frame.id, frame.type), settings=data["settings"])
     manager.follow(socket, message["conversation_id"])
+
+
+@handles("chat:regenerate", schema=wss.ChatRegenerateSchema())
+async def on_chat_regenerate(socket, data, frame):
+    answer = await socket.manager.chat.regenerate(
+        data["message_id"], data["model"], owner=socket.connection_id,
+        origin=(socket.connection_id, frame.id, frame.type))
+    socket.manager.follow(socket, answer["conversation_id"])
+
+
+@handles("chat:edit", schema=wss.ChatEditSchema())
+async def on_chat_edit(socket, data, frame):
+    message = await socket.manager.chat.edit(
+        data["message_id"], data["message"], data["model"], owner=socket.connection_id,
+        origin=(socket.connection_id, frame.id, frame.type))
+    socket.manager.follow(socket, message["conversation_id"])
+
+
+@handles("chat:settings", schema=wss.ChatSettingsSchema())
+async def on_chat_settings(socket, data, frame):
+    conversation_id = data.pop("conversation_id")
+    row = await socket.manager.chat.save_settings(conversation_id, data)
+    socket.manager.relay(conversation_topic(conversation_id), "chat:settings",
+                         CONVERSATION_SCHEMA.dump(row), (socket.connection_id, frame.id))
 
 
 @handles("chat:stop", schema=wss.ChatStopSchema())
@@ -209,11 +238,16 @@ async def on_chat_stop(socket, data, frame):
 
 @handles("chat:history", schema=wss.ChatHistorySchema())
 async def on_chat_history(socket, data, frame):
-    conversation_id = data["conversation_id"]
-    rows = await socket.manager.chat.history(conversation_id, data["limit"])
+    conversation_id, limit, before = data["conversation_id"], data["limit"], data["before"]
+    chat = socket.manager.chat
+    conversation = await chat.conversation(conversation_id)
+    # One more than asked says whether older messages remain.
+    rows = await chat.history(conversation_id, limit + 1, before)
     socket.manager.follow(socket, conversation_id)
-    socket.send("chat:history", {"conversationId": conversation_id,
-                                 "messages": HISTORY_SCHEMA.dump(rows)}, frame.id)
+    socket.send("chat:history", {
+        "conversationId": conversation_id, "before": before,
+        "hasMore": len(rows) > limit, "messages": HISTORY_SCHEMA.dump(rows[-limit:]),
+        "conversation": CONVERSATION_SCHEMA.dump(conversation)}, frame.id)
 
 
 @handles("monitoring:subscribe")

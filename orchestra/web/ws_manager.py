@@ -9,6 +9,7 @@ import logging
 import time
 
 from orchestra import schemas
+from orchestra.web.ws_schemas import MessageFrameSchema
 from orchestra.services.lmstudio import (LMStudioError, LMStudioTimeout, LMStudioUnavailable,
                                          ModelNotFound)
 
@@ -19,8 +20,8 @@ MONITORING = "monitoring"
 ALL_TASKS = "tasks"  # every task's updates, for lists that must see new tasks appear
 TASK_SCHEMA = schemas.CreateTaskSchema()
 SUBTASK_SCHEMA = schemas.CreateSubtaskSchema()
-MESSAGE_SCHEMA = schemas.CreateMessageSchema()
-HISTORY_SCHEMA = schemas.CreateMessageSchema(many=True)
+MESSAGE_SCHEMA = MessageFrameSchema()
+HISTORY_SCHEMA = MessageFrameSchema(many=True)
 
 
 def now_iso():
@@ -132,7 +133,8 @@ class ConnectionManager:
         asker = self.sockets.get(origin[0]) if origin else None
         if asker is not None:
             asker.send_error_frame(error_code(error), getattr(error, "message", str(error)),
-                                   origin[2], origin[1])
+                                   origin[2], origin[1],
+                                   extra=failure_data(conversation_id, message_id, error))
 
     def broadcast_task_update(self, task_id, event, task=None, subtask=None):
         """What services call (through the hub) when a task or one of its subtasks changes."""
@@ -192,6 +194,20 @@ def collection_deferred():
     finally:
         if enabled:
             gc.enable()
+
+
+def failure_data(conversation_id, message_id, error):
+    """What the page needs beside the message to show a failed answer: which answer, whether
+    sending again may work (`retryable`), and the sizes when the prompt did not fit."""
+    data = {"conversationId": conversation_id, "messageId": message_id}
+    retryable = getattr(error, "retryable", None)
+    if retryable is None:  # a server down, slow, or a stream that broke may work next time
+        retryable = isinstance(error, LMStudioError) and not isinstance(error, ModelNotFound)
+    data["retryable"] = bool(retryable)
+    for attr, key in (("prompt_tokens", "promptTokens"), ("context_length", "contextLength")):
+        if getattr(error, attr, None) is not None:
+            data[key] = getattr(error, attr)
+    return data
 
 
 def error_code(error):

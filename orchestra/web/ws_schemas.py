@@ -1,7 +1,8 @@
 """marshmallow schemas for /ws frames: the envelope and the data of each client message type."""
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+from orchestra import schemas
 from orchestra.schemas import LONG, NAME
 
 MAX_HISTORY = 200
@@ -48,10 +49,61 @@ def not_blank(value):
         raise ValidationError("Must not be blank.")
 
 
+MAX_CHAT_MESSAGE = LONG  # characters; the page is told it in `connected`
+
+
+def message_id():
+    return fields.Integer(data_key="messageId", required=True, strict=True,
+                          validate=validate.Range(min=1))
+
+
+def chat_text():
+    return fields.String(required=True, validate=[validate.Length(1, MAX_CHAT_MESSAGE),
+                                                  not_blank])
+
+
+def model_name():
+    return fields.String(allow_none=True, load_default=None, validate=validate.Length(1, NAME))
+
+
+class ChatSettingsFields(Strict):
+    """A conversation's settings; a field left out is left as it is, null clears it."""
+
+    system_prompt = fields.String(data_key="systemPrompt", allow_none=True,
+                                  validate=validate.Length(max=LONG))
+    temperature = fields.Float(allow_none=True, validate=validate.Range(0, 2))
+    max_tokens = fields.Integer(data_key="maxTokens", allow_none=True, strict=True,
+                                validate=validate.Range(1, 1_000_000))
+    model = fields.String(allow_none=True, validate=validate.Length(max=NAME))
+
+    @post_load
+    def blank_is_none(self, data, **kwargs):
+        for key in ("system_prompt", "model"):
+            if key in data and data[key] is not None and not data[key].strip():
+                data[key] = None
+        return data
+
+
 class ChatSendSchema(Strict):
-    message = fields.String(required=True, validate=[validate.Length(1, LONG), not_blank])
+    message = chat_text()
     conversation_id = conversation_id(required=False)
-    model = fields.String(allow_none=True, load_default=None, validate=validate.Length(1, NAME))
+    model = model_name()
+    settings = fields.Nested(ChatSettingsFields, load_default=None, allow_none=True)
+
+
+class ChatSettingsSchema(ChatSettingsFields):
+    conversation_id = conversation_id(required=True)
+
+
+class ChatRegenerateSchema(Strict):
+    message_id = message_id()
+    model = model_name()
+
+
+class ChatEditSchema(Strict):
+    message_id = message_id()
+    message = chat_text()
+    model = model_name()
 
 
 class ChatStopSchema(Strict):
@@ -62,6 +114,26 @@ class ChatHistorySchema(Strict):
     conversation_id = conversation_id(required=True)
     limit = fields.Integer(load_default=50, strict=True,
                            validate=validate.Range(1, MAX_HISTORY))
+    before = fields.Integer(load_default=None, allow_none=True, strict=True,
+                            validate=validate.Range(min=1))
+
+
+class MessageFrameSchema(schemas.CreateMessageSchema):
+    """A message as /ws sends it: the stored row, with what it answers or revises."""
+
+    reply_to = fields.Integer(data_key="replyTo", dump_only=True)
+    edit_of = fields.Integer(data_key="editOf", dump_only=True)
+
+
+class ConversationSettingsSchema(Schema):
+    """A conversation and its settings, as /ws sends them."""
+
+    id = fields.Integer(data_key="conversationId")
+    title = fields.String()
+    model = fields.String()
+    system_prompt = fields.String(data_key="systemPrompt")
+    temperature = fields.Float()
+    max_tokens = fields.Integer(data_key="maxTokens")
 
 
 class TaskSchema(Strict):

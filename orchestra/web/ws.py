@@ -22,7 +22,7 @@ from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
                                       MONITORING, TASK_SCHEMA, ConnectionManager, encode,
-                                      error_code, now_iso, task_topic)
+                                      error_code, error_details, now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,14 @@ class LiveSocket(AuthMixin, tornado.websocket.WebSocketHandler):
         future.add_done_callback(_consume)
         return True
 
-    def send_error_frame(self, code, message, request_type=None, id=None, fields=None):
+    def send_error_frame(self, code, message, request_type=None, id=None, fields=None,
+                         extra=None):
         data = {"code": code, "message": message}
         if request_type:
             data["requestType"] = request_type
         if fields:
             data["fields"] = fields
+        data.update(extra or {})
         self.send("error", data, id)
 
 
@@ -151,7 +153,8 @@ async def dispatch(socket, raw):
     except ChatError as e:
         socket.send_error_frame(e.code, e.message, frame.type, frame.id)
     except LMStudioError as e:
-        socket.send_error_frame(error_code(e), e.message, frame.type, frame.id)
+        socket.send_error_frame(error_code(e), e.message, frame.type, frame.id,
+                                extra=error_details(e))
     except DatabaseError as e:
         logger.warning("database error on %s: %s", frame.type, e)
         socket.send_error_frame("database_error", "The database is not available: %s" % e,

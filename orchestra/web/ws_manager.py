@@ -9,8 +9,7 @@ import logging
 import time
 
 from orchestra import schemas
-from orchestra.services.lmstudio import (LMStudioError, LMStudioTimeout, LMStudioUnavailable,
-                                         ModelNotFound)
+from orchestra.services.lmstudio import LMStudioError
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +127,10 @@ class ConnectionManager:
     def on_chat_failed(self, conversation_id, message_id, error, origin=None):
         asker = self.sockets.get(origin[0]) if origin else None
         if asker is not None:
+            extra = dict(error_details(error), conversationId=conversation_id,
+                         messageId=message_id)
             asker.send_error_frame(error_code(error), getattr(error, "message", str(error)),
-                                   origin[2], origin[1])
+                                   origin[2], origin[1], extra=extra)
 
     def broadcast_task_update(self, task_id, event, task=None, subtask=None):
         """What services call (through the hub) when a task or one of its subtasks changes."""
@@ -192,12 +193,15 @@ def collection_deferred():
 
 
 def error_code(error):
-    if isinstance(error, LMStudioUnavailable):
-        return "lmstudio_unavailable"
-    if isinstance(error, LMStudioTimeout):
-        return "lmstudio_timeout"
-    if isinstance(error, ModelNotFound):
-        return "model_not_found"
+    """The protocol's code of a model-server error (each error class names its own)."""
     if isinstance(error, LMStudioError):
-        return "lmstudio_error"
+        return error.code
     return "internal_error"
+
+
+def error_details(error):
+    """What an error frame carries besides code and message: `retryable` for every
+    model-server error, and `promptTokens`, `contextLength` for context_too_long."""
+    if isinstance(error, LMStudioError):
+        return error.details()
+    return {"retryable": False}

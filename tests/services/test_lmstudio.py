@@ -201,8 +201,8 @@ async def test_server_error_500(client, fake_lmstudio):
     assert caught.value.status == 500
     assert caught.value.server_message == "Model crashed"
     assert caught.value.transient
-    # The client has not asked LM Studio's native API yet: the server is named by its URL.
-    assert str(caught.value) == ("The model server at %s answered with an error (HTTP 500): "
+    # Choosing the default model asked LM Studio's native API: the server is named as such.
+    assert str(caught.value) == ("LM Studio at %s answered with an error (HTTP 500): "
                                  "Model crashed." % fake_lmstudio.url)
 
 

@@ -93,7 +93,10 @@ def _llama_cpp_sse_overflow(prompt, context, body, stream):
 
 def _llama_cpp_python_overflow(prompt, context, body, stream):
     # llama_cpp/server/errors.py: the ValueError "Requested tokens (N) exceed context window of
-    # M" rewritten into OpenAI's words, HTTP 400
+    # M" rewritten into OpenAI's words, HTTP 400. Streamed (0.3.36), the error is raised inside
+    # the stream: HTTP 200, an event stream that ends with no event at all.
+    if stream:
+        return 200, b""
     completion = body.get("max_tokens")
     requested = prompt + (completion or 0)
     if "messages" in body:

@@ -193,3 +193,31 @@ async def test_a_stream_that_breaks_off_can_be_retried(client, fake_lmstudio, fa
     assert "HTTP" not in error.message
     # and asking again works
     assert "".join(await consume(client.stream_completion(user("again")))) == "You said: again"
+
+
+@pytest.mark.gen_test
+async def test_a_stream_that_ends_before_any_event_asks_the_server_why(client, fake_lmstudio):
+    # llama-cpp-python's server ends the stream of a prompt too long with no event at all;
+    # the same request asked whole, for one token, gets its error with the numbers.
+    fake_lmstudio.lmstudio = False
+    fake_lmstudio.limit_context(4, "llama-cpp-python")
+    with pytest.raises(ContextTooLong) as caught:
+        await consume(client.stream_completion(user(PROMPT), max_tokens=50))
+    assert (caught.value.prompt_tokens, caught.value.context_length) == (10, 4)
+    streamed, whole = [body for path, body in fake_lmstudio.requests
+                       if path == "/v1/chat/completions"]
+    assert streamed["stream"] is True and streamed["max_tokens"] == 50
+    assert whole["stream"] is False and whole["max_tokens"] == 1
+    assert "stream_options" not in whole and whole["messages"] == streamed["messages"]
+
+
+@pytest.mark.gen_test
+async def test_a_stream_that_ends_before_any_event_for_no_reason_is_broken(client,
+                                                                          fake_lmstudio):
+    fake_lmstudio.disconnect_mid_stream(after_chunks=0)
+    with pytest.raises(StreamBroken) as caught:
+        await consume(client.stream_completion(user("hi")))
+    assert caught.value.details() == {"retryable": True}
+    asked = [body["stream"] for path, body in fake_lmstudio.requests
+             if path == "/v1/chat/completions"]
+    assert asked == [True, False]  # the whole answer came: nothing to explain the stream

@@ -6,7 +6,8 @@ import json
 import logging
 import time
 
-from .errors import StreamBroken, upstream_error
+from .errors import LMStudioError, LMStudioTimeout, LMStudioUnavailable, StreamBroken
+from .errors import upstream_error
 from .transport import abort, error_details, map_fetch_error, parse_status_line
 
 logger = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class _SSEReader:
         self.status = None
         self.is_sse = False
         self.saw_done = False
+        self.events = 0  # events received, of any kind
         self.error = None
         self.finished = False
         self.waiter = None
@@ -71,6 +73,7 @@ class _SSEReader:
             self._wake()
 
     def _on_event(self, event):
+        self.events += 1
         if event.startswith(b"data: ") and b"\n" not in event:
             payload = event[6:]
         else:
@@ -253,6 +256,8 @@ class CompletionStream:
             if reader.error is not None:
                 error, reader.error = reader.error, None
                 await self.aclose()
+                if isinstance(error, StreamBroken) and not reader.events:
+                    error = await self._explain(error)
                 raise error
             if reader.finished or self._closed:
                 self._end()
@@ -281,6 +286,22 @@ class CompletionStream:
         future = self._client._http.fetch(self._request, raise_error=False)
         request = self._request
         future.add_done_callback(lambda f: reader.on_done(f, server, request))
+
+    async def _explain(self, error):
+        """Why a stream ended before its first event, when the server will say. llama-cpp-python's
+        server ends the stream so when the prompt does not fit the context (the error goes to
+        its log only); asked for a whole answer of one token, it answers with the error."""
+        body = dict(self._body, stream=False, max_tokens=1)
+        body.pop("stream_options", None)
+        try:
+            await self._client._call(self._path, body, model=body.get("model"))
+        except (LMStudioUnavailable, LMStudioTimeout, StreamBroken):
+            return error  # it went away: the stream broke, and a retry may work
+        except LMStudioError as answer:
+            logger.info("%s ended a stream without an event; asked whole: %s",
+                        self._client.server, answer.message)
+            return answer
+        return error
 
     def _end(self):
         if getattr(self, "_ended_at", None) is None:

@@ -51,4 +51,4 @@ def test_models_when_unreachable(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 1
     assert len(err.strip().splitlines()) == 1
-    assert url in err and "start LM Studio's local server" in err
+    assert "The model server at %s is not reachable" % url in err

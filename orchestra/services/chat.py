@@ -221,6 +221,9 @@ class ChatService:
         except asyncio.CancelledError:
             generation.stop_reason = generation.stop_reason or "stopped"
         except LMStudioError as e:
+            # Expected (the model server is down, refused or broke off): one line, no traceback.
+            logger.warning("the answer in conversation %s failed: %s",
+                           generation.conversation_id, e.message)
             error = e
         except Exception as e:  # noqa: BLE001 - the answer must still be stored
             logger.exception("chat answer failed")

@@ -159,18 +159,26 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             await coroutine
         except asyncio.CancelledError:
             await self._stopped(task_id, self._stopping.pop(task_id, "cancelled"))
+        except (OrchestratorError, LMStudioError) as error:
+            # Expected (the model server is down or refused, no plan could be asked for): one
+            # line says so; a traceback would only point at this code.
+            logger.warning("task %s failed: %s", task_id, error.message)
+            await self._record_failure(task_id, error.message)
         except Exception as error:  # noqa: BLE001 - a bug or a lost database fails one task
             logger.exception("task %s failed unexpectedly", task_id)
-            message = getattr(error, "message", None) or "Internal error: %s" % error
-            try:
-                await self._set_task(task_id, "failed", final=True, status="failed",
-                                     error=message, completed_at=utcnow())
-            except Exception:
-                logger.exception("cannot record the failure of task %s", task_id)
+            await self._record_failure(
+                task_id, getattr(error, "message", None) or "Internal error: %s" % error)
         finally:
             # A final change may already have released the claim, and a new job taken it.
             if self._jobs.get(task_id) is asyncio.current_task():
                 del self._jobs[task_id]
+
+    async def _record_failure(self, task_id, message):
+        try:
+            await self._set_task(task_id, "failed", final=True, status="failed", error=message,
+                                 completed_at=utcnow())
+        except Exception:
+            logger.exception("cannot record the failure of task %s", task_id)
 
     def is_busy(self, task_id):
         return task_id in self._jobs

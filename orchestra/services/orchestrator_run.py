@@ -139,6 +139,7 @@ class SubtaskRunner:
                                                        finished, label, usage, reference)
                     attempts += report.get("reasked", 0)
         except (LMStudioError, EmptyAnswer) as error:
+            logger.warning("task %s: subtask %s failed: %s", task_id, sub_id, error.message)
             attempts += self.retries + 1 if getattr(error, "transient", False) else 1
             await self.stores.tasks.add_usage(task_id, **usage)
             return await self._set_subtask(

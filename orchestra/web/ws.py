@@ -22,8 +22,8 @@ from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
                                       MONITORING, TASK_SCHEMA, ConnectionManager,
-                                      conversation_topic, encode, error_code, now_iso,
-                                      task_topic)
+                                      conversation_topic, encode, error_code, error_details,
+                                      now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
@@ -104,11 +104,12 @@ class LiveSocket(AuthMixin, tornado.websocket.WebSocketHandler):
 
     def send_error_frame(self, code, message, request_type=None, id=None, fields=None,
                          extra=None):
-        data = dict(extra or {}, code=code, message=message)
+        data = {"code": code, "message": message}
         if request_type:
             data["requestType"] = request_type
         if fields:
             data["fields"] = fields
+        data.update(extra or {})
         self.send("error", data, id)
 
 
@@ -156,7 +157,8 @@ async def dispatch(socket, raw):
     except ChatError as e:
         socket.send_error_frame(e.code, e.message, frame.type, frame.id)
     except LMStudioError as e:
-        socket.send_error_frame(error_code(e), e.message, frame.type, frame.id)
+        socket.send_error_frame(error_code(e), e.message, frame.type, frame.id,
+                                extra=error_details(e))
     except DatabaseError as e:
         logger.warning("database error on %s: %s", frame.type, e)
         socket.send_error_frame("database_error", "The database is not available: %s" % e,

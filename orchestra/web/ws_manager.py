@@ -9,9 +9,8 @@ import logging
 import time
 
 from orchestra import schemas
+from orchestra.services.lmstudio import LMStudioError
 from orchestra.web.ws_schemas import MessageFrameSchema
-from orchestra.services.lmstudio import (LMStudioError, LMStudioTimeout, LMStudioUnavailable,
-                                         ModelNotFound)
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +131,10 @@ class ConnectionManager:
     def on_chat_failed(self, conversation_id, message_id, error, origin=None):
         asker = self.sockets.get(origin[0]) if origin else None
         if asker is not None:
+            extra = dict(error_details(error), conversationId=conversation_id,
+                         messageId=message_id)
             asker.send_error_frame(error_code(error), getattr(error, "message", str(error)),
-                                   origin[2], origin[1],
-                                   extra=failure_data(conversation_id, message_id, error))
+                                   origin[2], origin[1], extra=extra)
 
     def broadcast_task_update(self, task_id, event, task=None, subtask=None):
         """What services call (through the hub) when a task or one of its subtasks changes."""
@@ -196,27 +196,16 @@ def collection_deferred():
             gc.enable()
 
 
-def failure_data(conversation_id, message_id, error):
-    """What the page needs beside the message to show a failed answer: which answer, whether
-    sending again may work (`retryable`), and the sizes when the prompt did not fit."""
-    data = {"conversationId": conversation_id, "messageId": message_id}
-    retryable = getattr(error, "retryable", None)
-    if retryable is None:  # a server down, slow, or a stream that broke may work next time
-        retryable = isinstance(error, LMStudioError) and not isinstance(error, ModelNotFound)
-    data["retryable"] = bool(retryable)
-    for attr, key in (("prompt_tokens", "promptTokens"), ("context_length", "contextLength")):
-        if getattr(error, attr, None) is not None:
-            data[key] = getattr(error, attr)
-    return data
-
-
 def error_code(error):
-    if isinstance(error, LMStudioUnavailable):
-        return "lmstudio_unavailable"
-    if isinstance(error, LMStudioTimeout):
-        return "lmstudio_timeout"
-    if isinstance(error, ModelNotFound):
-        return "model_not_found"
+    """The protocol's code of a model-server error (each error class names its own)."""
     if isinstance(error, LMStudioError):
-        return "lmstudio_error"
+        return error.code
     return "internal_error"
+
+
+def error_details(error):
+    """What an error frame carries besides code and message: `retryable` for every
+    model-server error, and `promptTokens`, `contextLength` for context_too_long."""
+    if isinstance(error, LMStudioError):
+        return error.details()
+    return {"retryable": False}

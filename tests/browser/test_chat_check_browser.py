@@ -78,7 +78,7 @@ async def test_check_says_when_the_samples_could_not_be_taken(open_page, app, fa
     problem = result.locator("p.error")
     assert await problem.count() == 1
     assert await problem.inner_text() == (
-        "Self-consistency could only use 0 of 3 samples: LM Studio is not reachable at %s; "
+        "Self-consistency could only use 0 of 3 samples: LM Studio at %s is not reachable; "
         "start LM Studio's local server (Developer tab, Start Server) or check the URL."
         % fake_lmstudio.url)
     assert await button.is_enabled()

@@ -8,8 +8,10 @@ CODER = "qwen2.5-coder-7b-instruct"
 DEFAULT = "qwen2.5-7b-instruct"
 DEEPSEEK = "deepseek-r1-distill-qwen-7b"
 EMBEDDING = "text-embedding-nomic-embed-text-v1.5"
-UNREACHABLE = ("LM Studio is not reachable at %s; start LM Studio's local server "
-               "(Developer tab, Start Server) or check the URL.")
+# A server never seen is named by its URL; one whose native API answered is LM Studio.
+UNREACHABLE = "The model server at %s is not reachable; start it or check the URL."
+LMSTUDIO_UNREACHABLE = ("LM Studio at %s is not reachable; start LM Studio's local server "
+                        "(Developer tab, Start Server) or check the URL.")
 
 
 def model_row(page, model_id):
@@ -168,7 +170,7 @@ async def test_lmstudio_stopping_under_the_page_gives_a_sentence(open_page, app,
     await model_row(page, CODER).get_by_role("button", name="Load").click()
     message = page.locator("#models-message.error")
     await message.wait_for()
-    assert await message.inner_text() == UNREACHABLE % fake_lmstudio.url
+    assert await message.inner_text() == LMSTUDIO_UNREACHABLE % fake_lmstudio.url
     assert await model_row(page, CODER).get_by_role("button", name="Load").is_enabled()
     await page.click("#refresh-models")
     await page.locator("#lmstudio-status .error").wait_for()

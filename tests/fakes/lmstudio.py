@@ -77,6 +77,15 @@ class FakeLMStudio:
         # response_format types refused, each with the error of the server named (see
         # lmstudio_handlers.FORMAT_REFUSALS); LM Studio takes json_schema and refuses json_object
         self.refuse_formats = {"json_object": "lmstudio"}
+        # False: a plain OpenAI-compatible server (llama.cpp's, say) without LM Studio's native
+        # REST API; /api/... answers 404 the way llama.cpp's server does
+        self.lmstudio = True
+        # Prompts longer than this many tokens (whitespace-separated words of every message)
+        # are refused the way the server named by overflow_style does (see
+        # lmstudio_handlers.OVERFLOWS); last_overflow is (prompt tokens, context length)
+        self.context_length = None
+        self.overflow_style = "lmstudio"
+        self.last_overflow = None
         self.cancelled = 0  # answers whose client went away before the end
         self.completed = 0  # answers sent in full
         self.port = None
@@ -140,6 +149,14 @@ class FakeLMStudio:
         """Refuse these response_format types ("json_schema", "json_object") the way the
         server named by `style` does: "lmstudio", "llama.cpp" or "llama-cpp-python"."""
         self.refuse_formats = {kind: style for kind in types}
+
+    def limit_context(self, tokens, style="lmstudio"):
+        """Refuse prompts of more than `tokens` tokens with the context-overflow error of the
+        server named by `style`: "lmstudio" (0.4), "lmstudio-0.3", "llama.cpp",
+        "llama.cpp-sse" (builds that report it inside the stream), "llama-cpp-python",
+        "vllm" or "vllm-0.5"."""
+        self.context_length = tokens
+        self.overflow_style = style
 
     def model(self, model_id):
         return next((m for m in self.models if m["id"] == model_id), None)

@@ -42,6 +42,119 @@ FORMAT_REFUSALS = {
 }
 
 
+def _compact(payload):
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _lmstudio_overflow(prompt, context, body, stream):
+    if stream:
+        # LM Studio 0.4.21 streams an `event: error` with HTTP 200 (lmstudio-bug-tracker#2322)
+        message = (f"Input does not fit in context length. The input has {prompt} tokens, but "
+                   f"the context length only supports {context} tokens.")
+        return 200, b"event: error\ndata: " + _compact(
+            {"error": {"message": message}, "message": message}) + b"\n\n"
+    # as answered with HTTP 400 to a whole-answer request (anomalyco/opencode#11141 et al.)
+    return 400, {"error": "The number of tokens to keep from the initial prompt is greater "
+                 f"than the context length (n_keep: {prompt}>= n_ctx: {context}). Try to load "
+                 "the model with a larger context length, or provide a shorter input."}
+
+
+def _lmstudio_03_overflow(prompt, context, body, stream):
+    # LM Studio 0.3.x (lmstudio-bug-tracker#237, #546): a bare string error, inside the stream
+    # when streaming
+    error = {"error": f"Trying to keep the first {prompt} tokens when context the overflows. "
+             f"However, the model is loaded with context length of only {context} tokens, "
+             "which is not enough. Try to load the model with a larger context length, or "
+             "provide a shorter input"}
+    return (200, b"data: " + _compact(error) + b"\n\n") if stream else (400, error)
+
+
+def _llama_cpp_error(prompt, context):
+    # llama.cpp's server: format_error_response(ERROR_TYPE_EXCEED_CONTEXT_SIZE) plus the two
+    # numbers (server_task_result_error::to_json)
+    return {"code": 400, "message": f"request ({prompt} tokens) exceeds the available context "
+            f"size ({context} tokens), try increasing it", "type": "exceed_context_size_error",
+            "n_prompt_tokens": prompt, "n_ctx": context}
+
+
+def _llama_cpp_overflow(prompt, context, body, stream):
+    # Current builds check the prompt before the stream starts: HTTP 400 either way.
+    return 400, {"error": _llama_cpp_error(prompt, context)}
+
+
+def _llama_cpp_sse_overflow(prompt, context, body, stream):
+    # Builds that started the stream first write server_sent_event(sink, "error", ...): an
+    # `error:` line, then [DONE].
+    if not stream:
+        return _llama_cpp_overflow(prompt, context, body, stream)
+    return 200, (b"error: " + _compact(_llama_cpp_error(prompt, context)) + b"\n\n"
+                 b"data: [DONE]\n\n")
+
+
+def _llama_cpp_python_overflow(prompt, context, body, stream):
+    # llama_cpp/server/errors.py: the ValueError "Requested tokens (N) exceed context window of
+    # M" rewritten into OpenAI's words, HTTP 400. Streamed (0.3.36), the error is raised inside
+    # the stream: HTTP 200, an event stream that ends with no event at all.
+    if stream:
+        return 200, b""
+    completion = body.get("max_tokens")
+    requested = prompt + (completion or 0)
+    if "messages" in body:
+        message = (f"This model's maximum context length is {context} tokens. However, you "
+                   f"requested {requested} tokens ({prompt} in the messages, {completion} in "
+                   "the completion). Please reduce the length of the messages or completion.")
+        param = "messages"
+    else:
+        message = (f"This model's maximum context length is {context} tokens, however you "
+                   f"requested {requested} tokens ({prompt} in your prompt; {completion} for "
+                   "the completion). Please reduce your prompt; or completion length.")
+        param = "prompt"
+    return 400, {"error": {"message": message, "type": "invalid_request_error", "param": param,
+                           "code": "context_length_exceeded"}}
+
+
+def _vllm_overflow(prompt, context, body, stream):
+    # vLLM 0.6+ (serving_engine._validate_input), its ErrorResponse inside "error"
+    return 400, {"error": {"message": f"This model's maximum context length is {context} "
+                           f"tokens. However, your request has {prompt} input tokens. Please "
+                           "reduce the length of the input messages.",
+                           "type": "BadRequestError", "param": None, "code": 400}}
+
+
+def _vllm_05_overflow(prompt, context, body, stream):
+    # vLLM 0.5: the ErrorResponse at the top level
+    completion = body.get("max_tokens") or 0
+    return 400, {"object": "error", "message": f"This model's maximum context length is "
+                 f"{context} tokens. However, you requested {prompt + completion} tokens "
+                 f"({prompt} in the messages, {completion} in the completion). Please reduce "
+                 "the length of the messages or completion.", "type": "BadRequestError",
+                 "param": None, "code": 400}
+
+
+#: how servers refuse a prompt longer than the context: fn(prompt tokens, context length,
+#: request body, streamed?) -> (status, JSON body, or the bytes of an event stream)
+OVERFLOWS = {
+    "lmstudio": _lmstudio_overflow,
+    "lmstudio-0.3": _lmstudio_03_overflow,
+    "llama.cpp": _llama_cpp_overflow,
+    "llama.cpp-sse": _llama_cpp_sse_overflow,
+    "llama-cpp-python": _llama_cpp_python_overflow,
+    "vllm": _vllm_overflow,
+    "vllm-0.5": _vllm_05_overflow,
+}
+
+
+def prompt_token_count(body):
+    """The fake's token count of a whole prompt: the words of every message."""
+    if "prompt" in body:
+        return len(str(body["prompt"]).split())
+    count = 0
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        count += len((content if isinstance(content, str) else json.dumps(content)).split())
+    return count
+
+
 def frame(payload):
     """One SSE frame exactly as LM Studio writes it: compact JSON, blank line after."""
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
@@ -98,6 +211,12 @@ class FakeHandler(web.RequestHandler):
             self.send_json({"error": {"message": message, "type": kind, "param": None,
                                       "code": None}})
 
+    def not_found(self):
+        """What a server without LM Studio's native API (llama.cpp's) answers to /api/..."""
+        self.set_status(404)
+        self.send_json({"error": {"code": 404, "message": "File Not Found",
+                                  "type": "not_found_error"}}, indent=None)
+
     def send_json(self, payload, indent=2):
         # LM Studio pretty-prints its JSON answers; stream frames are compact.
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -137,6 +256,8 @@ def v0_entry(model):
 
 class ModelsV0Handler(FakeHandler):
     def get(self, model_id=None):
+        if not self.fake.lmstudio:
+            return self.not_found()
         if not self.fake.api_v0:
             return self.send_json(unexpected_endpoint("GET", self.request.path))
         if model_id is None:
@@ -153,6 +274,8 @@ class NativeV1Handler(FakeHandler):
     """/api/v1/models, /api/v1/models/load and /api/v1/models/unload (LM Studio 0.4+)."""
 
     def get(self, action=None):
+        if not self.fake.lmstudio:
+            return self.not_found()
         if not self.fake.api_v1 or action:
             return self.send_json(unexpected_endpoint("GET", self.request.path))
         models = []
@@ -171,6 +294,8 @@ class NativeV1Handler(FakeHandler):
         self.send_json({"models": models})
 
     async def post(self, action=None):
+        if not self.fake.lmstudio:
+            return self.not_found()
         if not self.fake.api_v1 or action not in ("load", "unload"):
             return self.send_json(unexpected_endpoint("POST", self.request.path))
         body = self.body or {}
@@ -205,6 +330,8 @@ class CompletionHandler(FakeHandler):
         self.native = native
 
     async def post(self):
+        if self.native and not self.fake.lmstudio:
+            return self.not_found()
         if self.native and not self.fake.api_v0:
             return self.send_json(unexpected_endpoint("POST", self.request.path))
         body = self.body or {}
@@ -212,6 +339,8 @@ class CompletionHandler(FakeHandler):
         if failure is not None:
             self.set_status(failure[0])
             return self.send_json({"error": failure[1]})
+        if self.overflows(body):
+            return
         kind = (body.get("response_format") or {}).get("type")
         if kind in self.fake.refuse_formats:
             status, error = FORMAT_REFUSALS[self.fake.refuse_formats[kind]](kind)
@@ -233,6 +362,24 @@ class CompletionHandler(FakeHandler):
             await self.stream(meta, pieces, finish_reason, answer, delay_first, fault, body)
         else:
             await self.whole(meta, pieces, finish_reason, answer, delay_first, fault)
+
+    def overflows(self, body):
+        """Answer with the server's context-overflow error when the prompt does not fit."""
+        fake = self.fake
+        prompt = prompt_token_count(body)
+        if fake.context_length is None or prompt <= fake.context_length:
+            return False
+        fake.last_overflow = (prompt, fake.context_length)
+        status, payload = OVERFLOWS[fake.overflow_style](
+            prompt, fake.context_length, body, bool(body.get("stream")))
+        self.set_status(status)
+        if isinstance(payload, bytes):
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("Cache-Control", "no-cache")
+            self.finish(payload)
+        else:
+            self.send_json(payload)
+        return True
 
     def answering_model(self, requested):
         """LM Studio's choice: a known model (JIT-loaded if needed), else, silently, the loaded
@@ -353,7 +500,9 @@ class UnknownHandler(FakeHandler):
 
     def prepare(self):
         super().prepare()
-        if not self._finished:
+        if not self._finished and not self.fake.lmstudio:
+            self.not_found()
+        elif not self._finished:
             self.send_json(unexpected_endpoint(self.request.method, self.request.path))
 
 

@@ -169,7 +169,8 @@ async def test_sampling_failures_are_reported_not_raised(detector, fake_lmstudio
     assert report["samples"] == 0 and report["verdict"] == "unchecked"
     assert "no samples" in report["reason"]
     assert report["problems"][0]["code"] == "sampling_failed"
-    assert "LM Studio is not reachable" in report["problems"][0]["message"]
+    assert "model server at %s is not reachable" % fake_lmstudio.url in report["problems"][0][
+        "message"]
 
 
 def test_sentences_split_on_ends_and_list_items():
@@ -321,7 +322,9 @@ async def test_a_judge_that_does_not_answer_json_or_at_all_changes_nothing(
     fake_lmstudio.stop()
     report = await detector.check(ANSWER, sources=[SOURCE])
     assert report["verdict"] == "ok"
-    assert report["checks"]["judge"].startswith("unavailable: LM Studio is not reachable")
+    # The judge's first check asked LM Studio's native API, so the server is named as such.
+    assert report["checks"]["judge"].startswith(
+        "unavailable: LM Studio at %s is not reachable" % fake_lmstudio.url)
 
 
 @pytest.mark.parametrize("kind,what", [("translate", "translation"), ("summarize", "summary")])

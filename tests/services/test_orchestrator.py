@@ -117,7 +117,7 @@ async def test_planning_with_lmstudio_down_fails_the_task_with_its_sentence(
     task = await create(orchestrator, model="qwen2.5-7b-instruct")
     task = await finish(orchestrator, task["id"], orchestrator.plan)
     assert task["status"] == "failed"
-    assert task["error"].startswith("Planning failed: LM Studio is not reachable")
+    assert task["error"].startswith("Planning failed: The model server at http://")
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -184,8 +184,8 @@ async def test_a_subtask_that_keeps_failing_fails_its_task_and_can_be_retried(
     task = await finish(orchestrator, task["id"], orchestrator.run)
     first, second = task["subtasks"]
     assert task["status"] == "failed"
-    assert task["error"] == ("Subtask 1 (First) failed: LM Studio answered with an error "
-                             "(HTTP 500): Out of memory.")
+    assert task["error"] == ("Subtask 1 (First) failed: LM Studio at %s answered with an error "
+                             "(HTTP 500): Out of memory." % fake_lmstudio.url)
     assert first["status"] == "failed" and first["attempts"] == 3
     assert second["status"] == "pending"
     assert events.names(task["id"])[-2:] == ["subtask_failed", "failed"]

@@ -29,7 +29,7 @@ async def test_list_models_needs_the_token(fetch, fake_lmstudio):
 async def test_unreachable_lmstudio_is_503(fetch):
     response = await fetch("/api/models")
     assert response.code == 503
-    assert "start LM Studio's local server" in response.json()["error"]
+    assert "is not reachable; start it or check the URL" in response.json()["error"]
     status = await fetch("/api/models/status")
     assert status.code == 200 and status.json()["reachable"] is False
 

@@ -282,8 +282,8 @@ async def test_lmstudio_unreachable(ws_connect, app):
     error = await expect(conn, "error")
     assert error["id"] == "x" and error["data"]["code"] == "lmstudio_unavailable"
     assert error["data"]["requestType"] == "chat:send"
+    assert "The model server at http://" in error["data"]["message"]
     assert "not reachable" in error["data"]["message"]
-    assert "Start Server" in error["data"]["message"]
     final = await expect(conn, "chat:message")
     assert final["data"]["status"] == "incomplete" and final["data"]["error"]
     rows = await app.settings["stores"].messages.history(user["data"]["conversationId"])
@@ -301,7 +301,7 @@ async def test_upstream_failure_mid_stream_stores_what_arrived(ws_connect, app, 
     send(conn, "chat:send", {"message": "count"})
     await expect(conn, "chat:message")
     error = await expect(conn, "error")
-    assert error["data"]["code"] == "lmstudio_error"
+    assert error["data"]["code"] == "stream_broken"
     final = await expect(conn, "chat:message")
     assert final["data"]["content"] == "one two"
     row = await stored_answer(app, final["data"]["id"])

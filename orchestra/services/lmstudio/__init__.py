@@ -4,10 +4,13 @@ import logging
 
 from .client import LMStudioClient, is_language_model, normalize_base_url
 from .errors import (
+    ContextTooLong,
     LMStudioError,
     LMStudioTimeout,
     LMStudioUnavailable,
     ModelNotFound,
+    ServerName,
+    StreamBroken,
     StructuredOutputError,
     UpstreamError,
 )
@@ -16,8 +19,9 @@ from .stream import CompletionStream
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "CompletionStream", "LMStudioClient", "LMStudioError", "LMStudioTimeout",
-    "LMStudioUnavailable", "ModelNotFound", "StructuredOutputError", "UpstreamError",
+    "CompletionStream", "ContextTooLong", "LMStudioClient", "LMStudioError", "LMStudioTimeout",
+    "LMStudioUnavailable", "ModelNotFound", "ServerName", "StreamBroken", "StructuredOutputError",
+    "UpstreamError",
     "is_language_model", "normalize_base_url", "status",
 ]
 
@@ -30,7 +34,8 @@ async def status(client):
         models = await client.list_models()
         active = await client.default_model()
     except LMStudioError as error:
-        logger.info("LM Studio reachable but not answering about models: %s", error.message)
+        logger.info("%s is reachable but not answering about models: %s", client.server,
+                    error.message)
         return {"reachable": True, "activeModel": client.active_model, "models": []}
     return {
         "reachable": True,

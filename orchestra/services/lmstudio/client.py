@@ -6,11 +6,12 @@ import logging
 import re
 import time
 
-from .errors import LMStudioError, LMStudioUnavailable, ModelNotFound, UpstreamError
+from .errors import (LMStudioError, LMStudioUnavailable, ModelNotFound, ServerName,
+                     UpstreamError, upstream_error)
 from .stream import CompletionStream
 from .structured import StructuredMixin
 from .text import normalize_usage, split_reasoning
-from .transport import AbortableHTTPClient, abort, error_code, error_message, make_request
+from .transport import AbortableHTTPClient, abort, error_code, error_details, make_request
 from .transport import map_fetch_error
 from .model_ops import ModelOpsMixin, is_language_model
 
@@ -70,6 +71,8 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         # LM Studio returns empty or cut answers under many concurrent streams (lms#565)
         self.max_concurrency = max_concurrency
         self.active_model = None
+        #: True once LM Studio's native API answered, False once it did not (another server)
+        self.is_lmstudio = None
         self._models = None
         self._models_at = 0.0
         self._http_client = None
@@ -80,6 +83,11 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         if self._http_client is None:
             self._http_client = AbortableHTTPClient(force_instance=True, max_clients=64)
         return self._http_client
+
+    @property
+    def server(self):
+        """How errors name this server: LM Studio only once its native API has answered."""
+        return ServerName(self.base_url, self.is_lmstudio is True)
 
     async def close(self):
         if self._http_client is not None:
@@ -110,7 +118,7 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
             abort(request)  # so the server stops working on an answer nobody will read
             raise
         except Exception as exc:
-            error = map_fetch_error(exc, self.base_url, request, started=bool(started))
+            error = map_fetch_error(exc, self.server, request, started=bool(started))
             if error is None:
                 raise
             raise error from None
@@ -120,14 +128,19 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         body = response.body
         if response.code >= 400:
             if model and error_code(body) == "model_not_found":
-                raise ModelNotFound(model, self.base_url)
-            raise UpstreamError(response.code, error_message(body) or response.reason or "error")
+                raise ModelNotFound(model, server=self.server)
+            message, details = error_details(body)
+            raise upstream_error(response.code, message or response.reason or "error", details,
+                                 server=self.server)
         try:
             data = json.loads(body)
         except ValueError:
-            raise UpstreamError(response.code, f"the answer to {path} was not JSON") from None
+            raise UpstreamError(response.code, f"the answer to {path} was not JSON",
+                                server=self.server) from None
         if isinstance(data, dict) and "error" in data:
-            raise UpstreamError(response.code, error_message(body) or "unknown error")
+            message, details = error_details(body)
+            raise upstream_error(response.code, message or "unknown error", details,
+                                 server=self.server)
         return data
 
     # -- models ----------------------------------------------------------------------------
@@ -144,11 +157,14 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         # take; servers that only speak OpenAI's API give ids alone.
         try:
             data = await self._call("/api/v0/models", timeout=LIST_TIMEOUT)
-            return [_model_from_v0(entry) for entry in data.get("data", [])]
         except UpstreamError as error:
             if error.status >= 500:
                 raise
+        else:
+            self.is_lmstudio = True
+            return [_model_from_v0(entry) for entry in data.get("data", [])]
         data = await self._call("/v1/models", timeout=LIST_TIMEOUT)
+        self.is_lmstudio = False
         return [_model_from_openai(entry) for entry in data.get("data", [])]
 
     def _forget_models(self):
@@ -163,10 +179,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
                 return model["id"]
         if llms:
             return llms[0]["id"]
-        raise ModelNotFound(
-            None, message=f"The server at {self.base_url} has no language model; "
-            "download or load one in LM Studio first."
-        )
+        where = "in LM Studio " if self.is_lmstudio else ""
+        raise ModelNotFound(None, message=(
+            f"{self.server.sentence} has no language model; download or load one {where}first."))
 
     async def _resolve_model(self, model):
         """The model to send: the default when None; checked against the list otherwise,
@@ -177,7 +192,7 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
             models = await self.list_models(refresh=refresh)
             if not models or any(entry["id"] == model for entry in models):
                 return model
-        raise ModelNotFound(model, self.base_url)
+        raise ModelNotFound(model, server=self.server)
 
     async def is_running(self, timeout=2.0):
         try:
@@ -190,7 +205,7 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         models = await self.list_models(refresh=True)
         entry = next((item for item in models if item["id"] == model), None)
         if models and entry is None:
-            raise ModelNotFound(model, self.base_url)
+            raise ModelNotFound(model, server=self.server)
         if entry is not None and entry["loaded"]:
             return {"model": model, "loaded": True, "load_time_s": 0.0, "method": "already-loaded"}
         started = time.monotonic()
@@ -216,7 +231,8 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
         answered_by = data.get("model")
         if answered_by and answered_by != model:
             raise ModelNotFound(model, message=(
-                f"Model '{model}' could not be loaded; '{answered_by}' answered instead."))
+                f"Model '{model}' could not be loaded on {self.server}; '{answered_by}' "
+                "answered instead."))
 
     async def switch_model(self, model, fallbacks=()):
         errors = {}

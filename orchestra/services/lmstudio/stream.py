@@ -6,8 +6,9 @@ import json
 import logging
 import time
 
-from .errors import UpstreamError
-from .transport import abort, error_message, map_fetch_error, parse_status_line
+from .errors import LMStudioError, LMStudioTimeout, LMStudioUnavailable, StreamBroken
+from .errors import upstream_error
+from .transport import abort, error_details, map_fetch_error, parse_status_line
 
 logger = logging.getLogger(__name__)
 
@@ -30,11 +31,13 @@ class _SSEReader:
         self.status = None
         self.is_sse = False
         self.saw_done = False
+        self.events = 0  # events received, of any kind
         self.error = None
         self.finished = False
         self.waiter = None
         self.started_at = None
         self.request = None
+        self.server = None  # the ServerName its errors use
         self._buffer = b""
         self._raw = []
 
@@ -70,27 +73,51 @@ class _SSEReader:
             self._wake()
 
     def _on_event(self, event):
+        self.events += 1
         if event.startswith(b"data: ") and b"\n" not in event:
             payload = event[6:]
         else:
-            lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
-            if not lines:
+            payload = self._other_event(event)
+            if payload is None:
                 return  # a comment, or an event without data
-            payload = b"\n".join(line[5:].removeprefix(b" ") for line in lines)
         if payload == b"[DONE]":
             self.saw_done = True
             return
         try:
             frame = json.loads(payload)
         except ValueError:
-            self.error = UpstreamError(200, "the server sent a malformed stream frame", True)
+            self.error = StreamBroken("the server sent a malformed stream frame", self.server)
             return
         if not isinstance(frame, dict):
             return
         if "error" in frame:
-            self.error = UpstreamError(200, error_message(payload) or "unknown error")
+            self._on_error(payload)
             return
         self._on_frame(frame)
+
+    def _other_event(self, event):
+        """The data of an event in its long form; errors arrive this way: LM Studio 0.4 writes
+        `event: error` before its data line, llama.cpp's server an `error:` line of its own
+        (a field the SSE standard does not have)."""
+        data, name = [], None
+        for line in event.split(b"\n"):
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                name = value.strip()
+            elif field == b"error":
+                self._on_error(value)
+                return None
+        if name == b"error" and data:
+            self._on_error(b"\n".join(data))
+            return None
+        return b"\n".join(data) if data else None
+
+    def _on_error(self, payload):
+        message, details = error_details(payload)
+        self.error = upstream_error(200, message or "unknown error", details, server=self.server)
 
     def _on_frame(self, frame):
         if frame.get("model"):
@@ -119,13 +146,13 @@ class _SSEReader:
         if choice.get("finish_reason"):
             self.finish_reason = choice["finish_reason"]
 
-    def on_done(self, future, url, request):
+    def on_done(self, future, server, request):
         """The fetch ended: success, failure or our own abort."""
         self.finished = True
         exc = future.exception() if not future.cancelled() else None
         if exc is not None:
             if self.error is None:
-                self.error = map_fetch_error(exc, url, request, started=self.status is not None)
+                self.error = map_fetch_error(exc, server, request, started=self.status is not None)
         elif self.error is None:
             self.error = self._check_response(future.result())
         self._wake()
@@ -133,17 +160,22 @@ class _SSEReader:
     def _check_response(self, response):
         body = b"".join(self._raw)
         if response.code != 200:
-            message = error_message(body) or response.reason or "unknown error"
-            return UpstreamError(response.code, message)
+            message, details = error_details(body)
+            return upstream_error(response.code, message or response.reason or "unknown error",
+                                  details, server=self.server)
         if not self.is_sse:
-            return UpstreamError(200, error_message(body) or "the answer was not an event stream")
+            message, details = error_details(body)
+            if message is None:
+                return StreamBroken("the answer was not an event stream", self.server)
+            return upstream_error(200, message, details, server=self.server)
         if self._buffer.strip():
             self._on_event(self._buffer.strip())
             self._buffer = b""
             if self.error is not None:
                 return self.error
         if not self.saw_done and self.finish_reason is None:
-            return UpstreamError(200, "the connection closed before the answer was complete", True)
+            return StreamBroken("the connection closed before the answer was complete",
+                                self.server)
         return None
 
     def _wake(self):
@@ -224,6 +256,8 @@ class CompletionStream:
             if reader.error is not None:
                 error, reader.error = reader.error, None
                 await self.aclose()
+                if isinstance(error, StreamBroken) and not reader.events:
+                    error = await self._explain(error)
                 raise error
             if reader.finished or self._closed:
                 self._end()
@@ -248,9 +282,26 @@ class CompletionStream:
             header_callback=reader.on_header,
         )
         reader.request = self._request
+        reader.server = server = self._client.server
         future = self._client._http.fetch(self._request, raise_error=False)
-        url, request = self._client.base_url, self._request
-        future.add_done_callback(lambda f: reader.on_done(f, url, request))
+        request = self._request
+        future.add_done_callback(lambda f: reader.on_done(f, server, request))
+
+    async def _explain(self, error):
+        """Why a stream ended before its first event, when the server will say. llama-cpp-python's
+        server ends the stream so when the prompt does not fit the context (the error goes to
+        its log only); asked for a whole answer of one token, it answers with the error."""
+        body = dict(self._body, stream=False, max_tokens=1)
+        body.pop("stream_options", None)
+        try:
+            await self._client._call(self._path, body, model=body.get("model"))
+        except (LMStudioUnavailable, LMStudioTimeout, StreamBroken):
+            return error  # it went away: the stream broke, and a retry may work
+        except LMStudioError as answer:
+            logger.info("%s ended a stream without an event; asked whole: %s",
+                        self._client.server, answer.message)
+            return answer
+        return error
 
     def _end(self):
         if getattr(self, "_ended_at", None) is None:

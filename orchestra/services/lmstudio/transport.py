@@ -13,7 +13,8 @@ from tornado.simple_httpclient import (
     _HTTPConnection,
 )
 
-from .errors import LMStudioError, LMStudioTimeout, LMStudioUnavailable, UpstreamError
+from .errors import (LMStudioError, LMStudioTimeout, LMStudioUnavailable, ServerName,
+                     StreamBroken, upstream_error)
 
 logger = logging.getLogger(__name__)
 
@@ -60,46 +61,55 @@ def make_request(url, *, method="GET", body=None, headers=None, connect_timeout,
     )
 
 
-def map_fetch_error(exc, url, request, started):
-    """Turn an exception from a fetch into one of our typed errors (or None when aborted)."""
+def map_fetch_error(exc, server, request, started):
+    """Turn an exception from a fetch into one of our typed errors (or None when aborted).
+    `server` is the ServerName the message uses (a bare URL names an unknown server)."""
+    if not isinstance(server, ServerName):
+        server = ServerName(server)
     if isinstance(exc, LMStudioError):
         return exc
     if isinstance(exc, Aborted):
         return None
     if isinstance(exc, HTTPTimeoutError):
-        return LMStudioTimeout(url, request.request_timeout)
+        return LMStudioTimeout(server.url, request.request_timeout, server=server)
     if isinstance(exc, HTTPStreamClosedError) and started:
-        return UpstreamError(
-            200, "the connection closed before the answer was complete", transient=True
-        )
+        return StreamBroken("the connection closed before the answer was complete", server)
     if isinstance(exc, (OSError, socket.gaierror, HTTPStreamClosedError)):
-        return LMStudioUnavailable(url, reason=str(exc))
+        return LMStudioUnavailable(server.url, reason=str(exc), server=server)
     if isinstance(exc, HTTPClientError):
-        return UpstreamError(exc.code, exc.message or "unknown error")
+        return upstream_error(exc.code, exc.message or "unknown error", server=server)
     return None
 
 
 def error_message(body):
     """The server's own error message from an error body (OpenAI or LM Studio shape), or None."""
+    return error_details(body)[0]
+
+
+def error_details(body):
+    """(message, error object) of an error body: the server's own message (or None) and the
+    JSON object that carries it (llama.cpp puts its n_prompt_tokens and n_ctx there), or None."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         text = body.decode("utf-8", "replace").strip() if isinstance(body, bytes) else str(body)
-        return text[:300] or None
+        return text[:300] or None, None
     if not isinstance(data, dict):
-        return None
+        return None, None
     if "error" not in data:
-        return _other_error_message(data)
+        return _other_error_message(data), data
     error = data["error"]
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or error)
-    return str(error)
+        return str(error.get("message") or error.get("type") or error), error
+    return str(error), data
 
 
 def _other_error_message(data):
-    """vLLM's top-level {"object": "error", "message"} and FastAPI's {"detail": [...]} (the
-    shape llama-cpp-python's server uses for a request it cannot validate)."""
-    if data.get("object") == "error" and data.get("message"):
+    """vLLM's top-level {"object": "error", "message"}, llama.cpp's bare error object inside a
+    stream ({"code", "message", "type"}) and FastAPI's {"detail": [...]} (the shape
+    llama-cpp-python's server uses for a request it cannot validate)."""
+    if data.get("message") and (data.get("object") == "error" or "type" in data
+                                or "code" in data):
         return str(data["message"])
     detail = data.get("detail")
     if isinstance(detail, list):

@@ -229,6 +229,7 @@ def test_tokens_given_in_urls_never_reach_the_log(tmp_path):
         assert get(server.base + "/tasks?token=secret-token-42")[0] == 302
         assert get(server.base + "/api/templates?token=secret-token-42")[0] == 200
         assert get(server.base + "/chat?token=wrong-token-17")[0] == 302
+        assert get(server.base + "/models?%74oken=secret-token-42")[0] == 302  # "t" escaped
 
         async def sockets():
             url = "ws://127.0.0.1:%d/ws?token=" % server.port

@@ -56,7 +56,7 @@ class ApiError(tornado.web.HTTPError):
 def redact_uri(uri):
     """The request URI with the value of any `token` query argument replaced by ***."""
     path, sep, query = uri.partition("?")
-    if not sep or "token" not in query:
+    if not sep:
         return uri
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
     return path + "?" + "&".join(

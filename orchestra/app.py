@@ -9,6 +9,7 @@ import jinja2
 import tornado.ioloop
 import tornado.web
 
+from orchestra import config as configlib
 from orchestra import db as dblib
 from orchestra.resources import resource_dir
 from orchestra.services.chat import ChatService
@@ -16,14 +17,14 @@ from orchestra.services.hub import Hub
 from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.orchestrator import Orchestrator
 from orchestra.services.metrics import MetricsCollector
-from orchestra.services.secrets import SecretBox
+from orchestra.services.secrets import SecretBox, read_or_create_key
 from orchestra.services.webfetch import WebFetcher
 from orchestra.store import Stores
-from orchestra.web import api, chat, pages, ws
+from orchestra.web import api, auth, chat, pages, ws
 from orchestra.web import accounts, knowledge, library
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
-from orchestra.web.base import AuthMixin, NotFoundHandler
+from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,12 @@ def make_app(config, **overrides):
     """Build the Tornado application: database (migrated), services, templates, routes.
 
     `overrides` replace settings entries (tests pass fakes or extra settings this way).
+    Without a token in `config`, the one kept in the data directory is used (and created).
     """
-    os.makedirs(config.data_dir, exist_ok=True)
+    configlib.ensure_data_dir(config.data_dir)
+    config = configlib.with_token(config)
+    secret = cookie_secret(config.data_dir)
+    box = SecretBox(config.data_dir)
     database = open_database(config)
     stores = Stores(database)
     hub = Hub()
@@ -45,15 +50,16 @@ def make_app(config, **overrides):
         stores=stores,
         hub=hub,
         lmstudio=lmstudio,
-        secrets=SecretBox(config.data_dir),
+        secrets=box,
         services={"metrics": MetricsCollector(config.metrics_interval, lmstudio),
                   "chat": ChatService(stores, lmstudio, hub)},
         jinja=jinja_env(),
         static_path=resource_dir("static"),
-        cookie_secret=cookie_secret(config.data_dir),
+        cookie_secret=secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"samesite": "Strict", "httponly": False},
         login_url="/login",
+        log_function=log_request,  # the access log, without access tokens
         debug=config.debug,
         websocket_ping_interval=config.ws_ping_interval,
         websocket_ping_timeout=config.ws_ping_interval,  # tornado caps it at the interval
@@ -73,6 +79,7 @@ def make_app(config, **overrides):
 def route_table():
     """Every route, in order: pages, API, then the catch-all 404."""
     return [
+        *auth.routes,
         *pages.routes,
         *library.routes, *knowledge.routes, *accounts.routes,
         *ws.routes,
@@ -139,14 +146,10 @@ def jinja_env():
 
 
 def cookie_secret(data_dir):
-    """A random secret kept in the data directory, so logins survive a restart."""
-    path = os.path.join(data_dir, "cookie_secret")
-    if not os.path.exists(path):
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-    with open(path) as f:
-        return f.read().strip()
+    """A random secret kept in the data directory, so logins survive a restart; created
+    atomically, so two processes starting together agree on it."""
+    return read_or_create_key(os.path.join(data_dir, "cookie_secret"),
+                              lambda: secrets.token_hex(32))
 
 
 async def close_app(app):

@@ -1,13 +1,16 @@
-"""The `orchestra` command: serve, migrate, models."""
+"""The `orchestra` command: serve, migrate, models, token."""
 
 import argparse
 import asyncio
+import errno
 import logging
+import os
 import signal
 import sys
 
 from orchestra import config as configlib
 from orchestra.db import DatabaseError
+from orchestra.services.secrets import KeyFileError
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +22,8 @@ With no --db, data is kept in SQLite inside the data directory.
 
 examples:
   orchestra serve
+  orchestra token            print the access token (kept in the data directory)
+  orchestra token --reset    make a new one: every browser logs in again
   orchestra serve --port 9000 --db mysql://orchestra:secret@127.0.0.1:3306/orchestra
   orchestra migrate --db mysql://root@127.0.0.1/orchestra
   orchestra models --lmstudio-url http://127.0.0.1:11434
@@ -45,8 +50,8 @@ def build_parser():
     group.add_argument("--lmstudio-token", metavar="TOKEN",
                        help="API token for LM Studio, when it asks for one "
                             "[ORCHESTRA_LMSTUDIO_TOKEN]")
-    group.add_argument("--token", help="access token for the web UI and API "
-                                       "(default: a new random one each start) [ORCHESTRA_TOKEN]")
+    group.add_argument("--token", help="access token for the web UI and API (default: the "
+                                       "one kept in the data directory) [ORCHESTRA_TOKEN]")
     group.add_argument("--metrics-interval", type=float, metavar="SECONDS",
                        help="seconds between system metrics pushes (default 10) "
                             "[ORCHESTRA_METRICS_INTERVAL]")
@@ -63,6 +68,14 @@ def build_parser():
                    description="Start Orchestra and print the URL to open.")
     sub.add_parser("migrate", parents=[common], help="apply database migrations and exit")
     sub.add_parser("models", parents=[common], help="list the models LM Studio offers and exit")
+    token = sub.add_parser("token", parents=[common],
+                           help="print the access token; --reset makes a new one",
+                           description="Print the access token kept in the data directory "
+                                       "(created on first use). --token or ORCHESTRA_TOKEN "
+                                       "override it.")
+    token.add_argument("--reset", action="store_true",
+                       help="replace the stored token with a new one; browsers logged in "
+                            "with the old one must log in again after the server restarts")
     return parser
 
 
@@ -74,20 +87,36 @@ def main(argv=None):
     flags = {name: getattr(args, name, None) for name in configlib.SETTINGS}
     try:
         config = configlib.load(flags)
-        command = {"serve": cmd_serve, "migrate": cmd_migrate, "models": cmd_models}
+        command = {"serve": cmd_serve, "migrate": cmd_migrate, "models": cmd_models,
+                   "token": cmd_token}
         return command[args.command or "serve"](config, args) or 0
-    except (configlib.ConfigError, DatabaseError) as e:
+    except (configlib.ConfigError, DatabaseError, KeyFileError) as e:
+        # Expected failures (a bad setting, a database that is down): one line, no traceback.
         print("orchestra: error: %s" % e, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
 
 
-def cmd_migrate(config, args):
-    import os
+def cmd_token(config, args):
+    """Print the access token `serve` uses with these settings; --reset makes a new one."""
+    if getattr(args, "reset", False):
+        token = configlib.reset_token(config.data_dir)
+        print(token)
+        print("orchestra: a new access token is stored in %s; restart `orchestra serve` "
+              "to use it" % configlib.token_path(config.data_dir), file=sys.stderr)
+    else:
+        token = configlib.with_token(config).token
+        print(token)
+    if config.token:
+        print("orchestra: note: --token or ORCHESTRA_TOKEN is set and overrides the token "
+              "stored in %s" % configlib.token_path(config.data_dir), file=sys.stderr)
+    return 0
 
+
+def cmd_migrate(config, args):
     from orchestra import db as dblib
-    os.makedirs(config.data_dir, exist_ok=True)
+    configlib.ensure_data_dir(config.data_dir)
     database = dblib.Database(config.database_url, workers=1)
     try:
         database.connect()
@@ -128,25 +157,30 @@ def cmd_serve(config, args):
     import tornado.ioloop
 
     from orchestra.app import close_app, make_app
+    from orchestra.web.bodies import MAX_BODY
+
+    # The port first: a port in use is reported before anything is created or migrated.
+    sockets = listen_sockets(config)
 
     async def run():
-        app = make_app(config)
-        from orchestra.web.bodies import MAX_BODY
+        try:
+            app = make_app(config)
+        except BaseException:
+            for sock in sockets:
+                sock.close()
+            raise
         # The largest legitimate request; handlers refuse theirs past a lower limit with 413.
         server = tornado.httpserver.HTTPServer(app, xheaders=False, max_body_size=MAX_BODY)
-        try:
-            server.listen(config.port, config.host)
-        except OSError as e:
-            app.settings["db"].close()
-            raise configlib.ConfigError("cannot listen on %s:%d: %s"
-                                        % (config.host, config.port, e.strerror))
+        server.add_sockets(sockets)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        settings = app.settings["config"]  # with the access token it resolved
         print("Orchestra is running. Open this URL in a browser:\n\n    %s?token=%s\n"
-              % (config.url, config.token), flush=True)
-        loop.create_task(report_lmstudio(app.settings["lmstudio"]))
+              % (settings.url, settings.token), flush=True)
+        loop.create_task(report_lmstudio(app.settings["lmstudio"],
+                                         url_given=lmstudio_url_given(args)))
         await stop.wait()
         logger.info("shutting down")
         server.stop()  # stop accepting new connections first
@@ -164,13 +198,33 @@ def cmd_serve(config, args):
     return 0
 
 
-async def report_lmstudio(client):
+def listen_sockets(config):
+    """Bind the port (one line when that fails: in use, or not allowed)."""
+    import tornado.netutil
+    try:
+        return tornado.netutil.bind_sockets(config.port, config.host)
+    except OSError as e:
+        hint = (" (is Orchestra already running? choose another port with --port)"
+                if e.errno == errno.EADDRINUSE else "")
+        raise configlib.ConfigError("cannot listen on %s:%d: %s%s"
+                                    % (config.host, config.port, e.strerror or e, hint))
+
+
+def lmstudio_url_given(args):
+    return bool(getattr(args, "lmstudio_url", None) or os.environ.get("ORCHESTRA_LMSTUDIO_URL"))
+
+
+async def report_lmstudio(client, url_given=False):
     """Say at start whether the models can be reached, so a first run is not a mystery."""
     if await client.is_running():
-        logger.info("LM Studio answers at %s", client.base_url)
+        logger.info("the model server answers at %s", client.base_url)
+    elif url_given:
+        logger.warning("the model server at %s is not reachable yet: start it, or check the "
+                       "address you gave", client.base_url)
     else:
-        logger.warning("LM Studio is not reachable at %s yet: start its local server "
-                       "(Developer tab, Start Server) or pass --lmstudio-url", client.base_url)
+        logger.warning("the model server at %s is not reachable yet: start LM Studio's local "
+                       "server (Developer tab, Start Server), or pass --lmstudio-url with the "
+                       "address of yours", client.base_url)
 
 
 if __name__ == "__main__":

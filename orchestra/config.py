@@ -1,11 +1,21 @@
 """Settings: defaults < ORCHESTRA_* environment variables < command-line flags."""
 
 import dataclasses
+import logging
 import os
 import secrets
+import stat
+import urllib.parse
 from pathlib import Path
 
+from orchestra.services.secrets import read_or_create_key, replace_key
+
+logger = logging.getLogger(__name__)
+
 DEFAULT_PORT = 8765
+DEFAULT_LMSTUDIO_URL = "http://localhost:1234"
+# The access token kept in the data directory, so that a restart logs nobody out.
+TOKEN_FILE = "token"
 
 
 def default_data_dir():
@@ -20,9 +30,10 @@ class Config:
     data_dir: str = dataclasses.field(default_factory=default_data_dir)
     # None means SQLite in data_dir; otherwise a mysql:// or sqlite:/// URL.
     db_url: str | None = None
-    lmstudio_url: str = "http://localhost:1234"
+    lmstudio_url: str = DEFAULT_LMSTUDIO_URL
     lmstudio_token: str | None = None
-    token: str = dataclasses.field(default_factory=lambda: secrets.token_hex(24))
+    # None: the token kept in the data directory (see with_token); a value overrides it.
+    token: str | None = None
     metrics_interval: float = 10.0
     max_model_calls: int = 2
     ws_max_message_size: int = 1024 * 1024
@@ -80,6 +91,8 @@ def load(flags=None, environ=None):
     if values.get("data_dir"):
         values["data_dir"] = os.path.abspath(os.path.expanduser(values["data_dir"]))
     config = Config(**values)
+    check_data_dir(config.data_dir)
+    check_lmstudio_url(config.lmstudio_url)
     if not 0 < config.port < 65536:
         raise ConfigError("port %d is out of range" % config.port)
     if config.metrics_interval <= 0:
@@ -87,3 +100,63 @@ def load(flags=None, environ=None):
     if config.max_model_calls < 1:
         raise ConfigError("max model calls must be at least 1")
     return config
+
+
+def check_data_dir(path):
+    """Refuse a data directory that is a file (or anything but a directory)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError("the data directory %s is a file, not a directory: pass another "
+                          "--data-dir (or ORCHESTRA_DATA_DIR)" % path)
+
+
+def check_lmstudio_url(url):
+    """The model server's URL must be http(s)://host[:port]; say the fix when it is not."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return
+    if "://" not in url:
+        raise ConfigError("the model server URL %r has no scheme: use --lmstudio-url http://%s"
+                          % (url, url.lstrip("/")))
+    raise ConfigError("the model server URL %r is not an http:// or https:// URL "
+                      "(e.g. --lmstudio-url http://localhost:1234)" % url)
+
+
+def ensure_data_dir(path):
+    """Create the data directory readable by its owner only (0700); never loosen one that
+    exists, but say so when others can read it."""
+    check_data_dir(path)
+    try:
+        os.makedirs(path, mode=0o700)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            logger.warning("the data directory %s can be read by other users (mode %o); "
+                           "chmod 700 it", path, mode)
+        return
+    except OSError as e:
+        raise ConfigError("cannot create the data directory %s: %s"
+                          % (path, e.strerror or e))
+    os.chmod(path, 0o700)  # makedirs' mode is filtered through the umask
+
+
+def token_path(data_dir):
+    return os.path.join(data_dir, TOKEN_FILE)
+
+
+def new_token():
+    return secrets.token_hex(24)
+
+
+def with_token(config):
+    """`config` with its access token: the one given (--token, ORCHESTRA_TOKEN), else the one
+    kept in the data directory, created on first use."""
+    if config.token:
+        return config
+    ensure_data_dir(config.data_dir)
+    return config.replace(token=read_or_create_key(token_path(config.data_dir), new_token))
+
+
+def reset_token(data_dir):
+    """A new stored token; the old one (and every login made with it) stops working."""
+    ensure_data_dir(data_dir)
+    return replace_key(token_path(data_dir), new_token())

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
@@ -26,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 # MySQL client error codes that mean the connection itself is gone.
 LOST_CONNECTION_CODES = {2006, 2013, 2014, 2045, 2055}
+UNKNOWN_DATABASE = 1049
+DATABASE_ACCESS_DENIED = 1044
+# The database file and its -wal/-shm companions hold every conversation: owner only.
+SQLITE_FILE_MODE = 0o600
 # A connection idle for longer than this is pinged (and re-opened) before use: MySQL drops
 # idle connections after wait_timeout, and a request should not fail because of it.
 MAX_IDLE_SECONDS = 60.0
@@ -106,12 +111,14 @@ def _redact(url):
 class Connection:
     """One synchronous connection with torndb's surface plus transactions."""
 
-    def __init__(self, url):
+    def __init__(self, url, create_database=False):
         self.url = url
         self.dialect, self.options = parse_url(url)
         self._db = None
         self._last_use = 0.0
         self._tx_depth = 0
+        # MySQL: create a missing database on this first connect (at start-up only).
+        self._create_database = create_database
         self.reconnect()
 
     # -- connection management -------------------------------------------------------------
@@ -126,6 +133,7 @@ class Connection:
 
     def _open_sqlite(self):
         try:
+            _prepare_sqlite_file(self.options["path"])
             db = sqlite3.connect(self.options["path"], isolation_level=None,
                                  detect_types=sqlite3.PARSE_DECLTYPES, check_same_thread=False,
                                  timeout=30)
@@ -136,17 +144,47 @@ class Connection:
             raise DatabaseError("cannot open SQLite database %s: %s" % (self.options["path"], e))
         return db
 
-    def _open_mysql(self):
+    def _open_mysql(self, database=True):
         o = self.options
         try:
             return pymysql.connect(
                 host=o["host"], port=o["port"], user=o["user"], password=o["password"],
-                database=o["database"], charset="utf8mb4", autocommit=True,
-                connect_timeout=10, init_command="SET time_zone = '+00:00'")
+                database=o["database"] if database else None, charset="utf8mb4",
+                autocommit=True, connect_timeout=10, init_command="SET time_zone = '+00:00'")
         except pymysql.err.OperationalError as e:
             code, message = (e.args + ("",))[:2]
+            # 1044: a user without rights on a database is not told whether it exists.
+            if code in (UNKNOWN_DATABASE, DATABASE_ACCESS_DENIED) and database \
+                    and self._create_database:
+                self._create_mysql_database(missing=code == UNKNOWN_DATABASE)
+                return self._open_mysql()
             raise DatabaseError("cannot connect to MySQL at %s:%s/%s: %s (error %s)"
                                 % (o["host"], o["port"], o["database"], message, code))
+
+    def _create_mysql_database(self, missing):
+        """Create the missing database (utf8mb4) when the user may; otherwise say in one line
+        what an administrator has to run."""
+        o = self.options
+        create = create_database_sql(o["database"])
+        db = self._open_mysql(database=False)
+        account = "'%s'@'%%'" % o["user"]
+        try:
+            cursor = db.cursor()
+            cursor.execute("SELECT CURRENT_USER()")
+            user, _, host = cursor.fetchone()[0].rpartition("@")  # as the server knows us
+            account = "'%s'@'%s'" % (user.replace("'", "''"), host.replace("'", "''"))
+            cursor.execute(create)
+        except pymysql.err.MySQLError:
+            grant = "GRANT ALL PRIVILEGES ON %s.* TO %s" % (quote_mysql_name(o["database"]),
+                                                            account)
+            where = "%s on %s:%s" % (o["database"], o["host"], o["port"])
+            problem = ("the MySQL database %s does not exist and %s may not create it" % (
+                where, account) if missing else
+                "%s may not use the MySQL database %s (or it does not exist)" % (account, where))
+            raise DatabaseError("%s; as an administrator, run: %s; %s;" % (problem, create, grant))
+        finally:
+            db.close()
+        logger.info("created the MySQL database %s (utf8mb4)", o["database"])
 
     def close(self):
         if self._db is not None:
@@ -274,6 +312,37 @@ class Connection:
             raise
 
 
+def quote_mysql_name(name):
+    return "`%s`" % name.replace("`", "``")
+
+
+def create_database_sql(name):
+    return "CREATE DATABASE IF NOT EXISTS %s CHARACTER SET utf8mb4" % quote_mysql_name(name)
+
+
+def _prepare_sqlite_file(path):
+    """Create the database file readable by its owner only, before SQLite creates it with
+    the umask's mode; tighten one an older version left readable by others. SQLite gives
+    the -wal and -shm files the database file's mode."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE)
+    except FileExistsError:
+        for name in (path, path + "-wal", path + "-shm"):
+            try:
+                st = os.stat(name)
+            except FileNotFoundError:
+                continue
+            if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
+                os.chmod(name, SQLITE_FILE_MODE)
+                logger.info("made %s readable by its owner only", name)
+        return
+    except OSError as e:
+        raise sqlite3.OperationalError(e.strerror or str(e))
+    os.close(fd)
+
+
 class Database:
     """The asynchronous face of the data layer: every call runs on a worker thread.
 
@@ -292,13 +361,14 @@ class Database:
             max_workers=self.workers, thread_name_prefix="orchestra-db")
 
     def connect(self):
-        """Open one connection now so a bad URL or a server that is down fails loudly at start."""
-        return self._executor.submit(self._connection).result()
+        """Open one connection now so a bad URL or a server that is down fails loudly at start
+        (and a MySQL database that does not exist yet is created, when the user may)."""
+        return self._executor.submit(self._connection, True).result()
 
-    def _connection(self):
+    def _connection(self, create_database=False):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = Connection(self.url)
+            conn = Connection(self.url, create_database=create_database)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -374,17 +444,28 @@ def migrate(conn, sql_dir=None):
 
     Each file is applied and recorded in one transaction where the dialect allows it
     (MySQL commits DDL implicitly, so there a file that fails half-way needs a hand).
+    Two processes starting together apply each file once: SQLite's write lock (BEGIN
+    IMMEDIATE) and a MySQL named lock make the second wait, then see it applied.
     """
     conn.execute(MIGRATIONS_TABLE[conn.dialect])
-    done = {row.version for row in conn.query("SELECT version FROM schema_migrations")}
+    if conn.dialect == "mysql":
+        conn.get("SELECT GET_LOCK('orchestra_migrations', 60) AS got")
+    try:
+        return _apply_migrations(conn, sql_dir)
+    finally:
+        if conn.dialect == "mysql":
+            conn.get("SELECT RELEASE_LOCK('orchestra_migrations') AS released")
+
+
+def _apply_migrations(conn, sql_dir):
     applied = []
     for version, name, path in migration_files(conn.dialect, sql_dir):
-        if version in done:
-            continue
         with open(path, encoding="utf-8") as f:
             statements = split_statements(f.read())
-        logger.info("applying migration %s_%s", version, name)
         with conn.transaction():
+            if conn.get("SELECT version FROM schema_migrations WHERE version = %s", version):
+                continue
+            logger.info("applying migration %s_%s", version, name)
             for statement in statements:
                 conn.execute(statement.replace("%", "%%"))
             conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"

@@ -38,7 +38,7 @@ def test_flags_beat_environment_beats_defaults(tmp_path):
     assert (config.port, config.host, config.data_dir) == (9002, "0.0.0.0", str(tmp_path))
     default = configlib.load({}, environ={})
     assert default.host == "127.0.0.1" and default.lmstudio_url == "http://localhost:1234"
-    assert default.database_url.startswith("sqlite:///") and len(default.token) >= 32
+    assert default.database_url.startswith("sqlite:///") and default.token is None
     with pytest.raises(configlib.ConfigError, match="ORCHESTRA_PORT"):
         configlib.load({}, environ={"ORCHESTRA_PORT": "eighty"})
 
@@ -81,11 +81,13 @@ def test_serve_prints_the_url_with_the_token_and_stops_on_sigint(tmp_path):
                 url = match.group(1)
                 break
         assert url, proc.stderr.read()
-        with urllib.request.urlopen(url, timeout=10) as response:
+        # ?token= sets the login cookie and redirects to the URL without it
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(url, timeout=10) as response:
             assert response.status == 200 and b"Dashboard" in response.read()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=15) == 0
-        assert "LM Studio is not reachable at http://127.0.0.1:9" in proc.stderr.read()
+        assert "the model server at http://127.0.0.1:9 is not reachable" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

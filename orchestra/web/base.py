@@ -1,9 +1,11 @@
 """Base handlers: authentication, XSRF, JSON bodies, errors, Jinja2 rendering, services access.
 
 Every handler method requires the access token unless it is marked `@public`. The token
-arrives as `?token=` (which then sets a signed cookie, as Jupyter does), the cookie, or an
-`Authorization: Bearer` header. Requests authenticated by the header skip the XSRF check:
-a browser never adds that header on its own, so a forged cross-site request cannot carry it.
+arrives as `?token=` (which then sets a signed cookie, as Jupyter does, and a page is
+redirected to its own URL without the token), the cookie, or an `Authorization: Bearer`
+header. Requests authenticated by the header skip the XSRF check: a browser never adds that
+header on its own, so a forged cross-site request cannot carry it. The access log and error
+logs show `token=***` in place of a token given in a URL.
 """
 
 import hashlib
@@ -13,6 +15,7 @@ import logging
 import urllib.parse
 
 import tornado.escape
+import tornado.log
 import tornado.web
 from marshmallow import ValidationError
 
@@ -48,6 +51,58 @@ class ApiError(tornado.web.HTTPError):
         super().__init__(status, reason=None)
         self.message = message
         self.fields = fields
+
+
+def redact_uri(uri):
+    """The request URI with the value of any `token` query argument replaced by ***."""
+    path, sep, query = uri.partition("?")
+    if not sep:
+        return uri
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    return path + "?" + "&".join(
+        "%s=%s" % (urllib.parse.quote(k), "***" if k == "token" else urllib.parse.quote(v))
+        for k, v in pairs)
+
+
+def without_token(uri):
+    """The request URI without its `token` query argument (the page's own URL, minus it)."""
+    path, sep, query = uri.partition("?")
+    pairs = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
+             if k != "token"]
+    return path + ("?" + urllib.parse.urlencode(pairs) if pairs else "")
+
+
+def safe_next(url):
+    """`url` when it is a path on this site, else "/": a login never sends a browser away.
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so `/\\evil.example`
+    and `/<tab>/evil.example` would leave the site; anything that is not a plain path goes home.
+    """
+    if not url or not url.startswith("/") or url.startswith("//"):
+        return "/"
+    if "\\" in url or any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        return "/"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return url
+
+
+def log_request(handler):
+    """The access log (the application's `log_function`): Tornado's format, token hidden."""
+    status = handler.get_status()
+    if status < 400:
+        log_method = tornado.log.access_log.info
+    elif status < 500:
+        log_method = tornado.log.access_log.warning
+    else:
+        log_method = tornado.log.access_log.error
+    log_method("%d %s %.2fms", status, request_summary(handler.request),
+               1000.0 * handler.request.request_time())
+
+
+def request_summary(request):
+    return "%s %s (%s)" % (request.method, redact_uri(request.uri), request.remote_ip)
 
 
 def token_digest(token, secret):
@@ -97,6 +152,10 @@ class AuthMixin:
         method = getattr(self, self.request.method.lower(), None)
         return getattr(method, "public", False)
 
+    def _request_summary(self):
+        # Tornado's own warnings ("403 GET /ws?token=... : ...") go through this.
+        return request_summary(self.request)
+
 
 class BaseHandler(AuthMixin, tornado.web.RequestHandler):
     """Pages: HTML responses and HTML errors; services reached through properties."""
@@ -125,6 +184,9 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
         return self.authenticate()
 
     def check_xsrf_cookie(self):
+        # Tornado checks XSRF before prepare(): without a login, say that (401), not "XSRF".
+        if self.current_user is None and not self.is_public():
+            self.deny()
         if self.current_user == "header":
             return
         super().check_xsrf_cookie()
@@ -134,11 +196,19 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
             self.deny()
         elif self.current_user == "query":
             self.set_auth_cookie()
+            self.drop_query_token()
+
+    def drop_query_token(self):
+        """Once `?token=` has set the cookie, a page goes to its URL without the token, so
+        the token stays out of the address bar, the history and bookmarks."""
+        if self.request.method in ("GET", "HEAD"):
+            self.redirect(without_token(self.request.uri))
+            raise tornado.web.Finish()
 
     def deny(self):
         if self.request.method in ("GET", "HEAD"):
             url = self.reverse_url("login") + "?" + urllib.parse.urlencode(
-                {"next": self.request.uri})
+                {"next": without_token(self.request.uri)})
             self.redirect(url)
             raise tornado.web.Finish()
         raise tornado.web.HTTPError(401, reason="Login required")
@@ -155,7 +225,7 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
     def log_exception(self, typ, value, tb):
         if isinstance(value, (DatabaseError, lmstudio.LMStudioError)) or getattr(
                 value, "http_status", None):
-            logger.warning("%s %s: %s", self.request.method, self.request.uri, value)
+            logger.warning("%s %s: %s", self.request.method, redact_uri(self.request.uri), value)
         else:
             super().log_exception(typ, value, tb)
 
@@ -214,6 +284,9 @@ class ApiHandler(BaseHandler):
     def deny(self):
         raise ApiError(401, "Authentication required: send 'Authorization: Bearer <token>'.")
 
+    def drop_query_token(self):
+        pass  # scripts calling the API keep their URL
+
     def json_body(self):
         """The request body as a JSON object; 400 when it is not one."""
         if not self.request.body:
@@ -254,6 +327,9 @@ class ApiHandler(BaseHandler):
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         body = {"error": describe_error(exc, status_code)}
+        if status_code == 401:
+            # The pages' api() reads this as "log in again" (common.js).
+            self.set_header("WWW-Authenticate", 'Bearer realm="orchestra"')
         if isinstance(exc, ApiError) and exc.fields:
             body["fields"] = exc.fields
         self.set_header("Content-Type", "application/json; charset=UTF-8")

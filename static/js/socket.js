@@ -8,6 +8,14 @@
 //
 // Each `connected` frame (the first and every one after a reconnect) fires the 'open'
 // status, so pages re-subscribe there.
+//
+// A refused upgrade (the server answers 403 when the token is wrong) reaches a script as a
+// plain close (1006), like a server that is down. So when a connection closes before its
+// `connected` frame, the socket asks GET /api/session: 401 means the login is no longer
+// valid and the page goes to the login page (common.js goToLogin), which comes back here;
+// any other answer, or no answer, means the server is away, and the socket retries.
+
+import { goToLogin, isAuthRefusal } from './common.js';
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 15000;
@@ -47,12 +55,29 @@ export class Socket {
     this.setState('connecting');
     const ws = new WebSocket(this.url);
     this.ws = ws;
+    this.sawConnected = false;
     ws.addEventListener('message', (event) => this.receive(event.data));
     ws.addEventListener('close', (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.retry(event.code);
+      if (this.sawConnected) {
+        this.retry(event.code);
+      } else {
+        this.probe().then((refused) => (refused ? goToLogin() : this.retry(event.code)));
+      }
     });
+  }
+
+  // True when the server says this browser is no longer logged in.
+  async probe() {
+    try {
+      const response = await fetch('/api/session', {
+        credentials: 'same-origin', headers: { Accept: 'application/json' }, cache: 'no-store',
+      });
+      return isAuthRefusal(response);
+    } catch {
+      return false; // the server is not answering at all: retry as usual
+    }
   }
 
   // Sends one frame; returns its id (replies carry it), or null when the socket is down.
@@ -72,6 +97,7 @@ export class Socket {
       return;
     }
     if (frame.type === 'connected') {
+      this.sawConnected = true;
       this.connectionId = frame.data.connectionId;
       this.delay = MIN_DELAY_MS;
       this.setState('open', frame.data);

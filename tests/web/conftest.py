@@ -20,6 +20,8 @@ class Browser:
 
     async def login(self):
         r = await self.get("/?" + urllib.parse.urlencode({"token": TOKEN}))
+        if r.code == 302:  # the cookie is set; the page drops the token from its URL
+            r = await self.get(r.headers["Location"])
         assert r.code == 200, r.text
         assert "orchestra_auth" in self.cookies and "_xsrf" in self.cookies
         return self

@@ -54,7 +54,7 @@ async def test_pages_redirect_to_login_and_login_sets_the_cookie(fetch):
 @pytest.mark.gen_test
 async def test_query_token_sets_a_cookie_that_then_authenticates(fetch):
     r = await fetch("/?token=" + TOKEN, token=False)
-    assert r.code == 200
+    assert r.code == 302 and r.headers["Location"] == "/"
     jar = cookies_of(r)
     assert "orchestra_auth" in jar
     assert "httponly" in [h for h in r.headers.get_list("Set-Cookie")
@@ -68,6 +68,7 @@ async def test_query_token_sets_a_cookie_that_then_authenticates(fetch):
 @pytest.mark.gen_test
 async def test_cookie_requests_need_xsrf_and_bearer_requests_do_not(fetch):
     jar = cookies_of(await fetch("/?token=" + TOKEN, token=False))
+    jar.update(cookies_of(await fetch("/", token=False, headers={"Cookie": cookie_header(jar)})))
     headers = {"Cookie": cookie_header(jar), "Content-Type": "application/json"}
     body = '{"name": "t", "body": "b"}'
     r = await fetch("/api/templates", method="POST", token=False, body=body, headers=headers)

@@ -18,7 +18,8 @@ class DashboardHandler(BaseHandler):
         try:
             lmstudio = await asyncio.wait_for(lmstudio_status(self.lmstudio), STATUS_TIMEOUT)
         except asyncio.TimeoutError:
-            lmstudio = {"reachable": False, "activeModel": None, "models": []}
+            lmstudio = {"reachable": False, "server": self.lmstudio.server.sentence,
+                        "activeModel": None, "models": []}
         self.render_template("dashboard.html", lmstudio=lmstudio,
                              lmstudio_url=self.lmstudio.base_url)
 

@@ -47,11 +47,11 @@ function renderStatus(status) {
   const line = $('lmstudio-status');
   line.textContent = '';
   if (!status.reachable) {
-    line.append(el('span', `LM Studio is not reachable at ${initial.lmstudioUrl}: start `
-      + "LM Studio's local server (Developer tab, Start Server).", { class: 'error' }));
+    line.append(el('span', `${status.server} is not reachable: start it (in LM Studio: `
+      + 'Developer tab, Start Server), or check --lmstudio-url.', { class: 'error' }));
     return;
   }
-  line.append(`LM Studio is reachable at ${initial.lmstudioUrl}; active model: `,
+  line.append(`${status.server} is reachable; active model: `,
     el('strong', status.activeModel || 'none'), '.');
 }
 

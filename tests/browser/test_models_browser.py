@@ -150,7 +150,8 @@ async def test_page_without_lmstudio_says_so_and_actions_report_it(open_page, ap
     fake_lmstudio.stop()
     page = await open_page("/models")
     status = await page.inner_text("#lmstudio-status")
-    assert status.startswith("LM Studio is not reachable at %s" % fake_lmstudio.url)
+    # Nothing answered yet, so nothing says the server is LM Studio: it is named by its URL.
+    assert status.startswith("The model server at %s is not reachable" % fake_lmstudio.url)
     assert await page.inner_text("#models-table tbody") == "No models to show."
     await page.click("#benchmark-form button[type=submit]")
     message = page.locator("#models-message.error")

@@ -26,18 +26,21 @@ async def test_list_models_needs_the_token(fetch, fake_lmstudio):
 
 
 @pytest.mark.gen_test
-async def test_unreachable_lmstudio_is_503(fetch):
+async def test_unreachable_lmstudio_is_503(fetch, config):
     response = await fetch("/api/models")
     assert response.code == 503
     assert "is not reachable; start it or check the URL" in response.json()["error"]
     status = await fetch("/api/models/status")
     assert status.code == 200 and status.json()["reachable"] is False
+    # Nothing has answered, so nothing says it is LM Studio.
+    assert status.json()["server"] == "The model server at %s" % config.lmstudio_url
 
 
 @pytest.mark.gen_test
 async def test_status(fetch, fake_lmstudio):
     data = (await fetch("/api/models/status")).json()
     assert data["reachable"] is True and data["activeModel"] == CHAT
+    assert data["server"] == "LM Studio at %s" % fake_lmstudio.url  # its /api/v0 answered
     assert {m["id"] for m in data["models"]} >= {CHAT, CODER}
 
 

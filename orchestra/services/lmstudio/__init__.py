@@ -27,18 +27,23 @@ __all__ = [
 
 
 async def status(client):
-    """What the dashboard shows: {"reachable", "activeModel", "models"} (camelCase, for JSON)."""
+    """What the dashboard shows: {"reachable", "server", "activeModel", "models"} (camelCase, for
+    JSON); `server` names it as error messages do ("LM Studio at URL" once its native API
+    answered, "The model server at URL" otherwise)."""
     if not await client.is_running():
-        return {"reachable": False, "activeModel": None, "models": []}
+        return {"reachable": False, "server": client.server.sentence, "activeModel": None,
+                "models": []}
     try:
         models = await client.list_models()
         active = await client.default_model()
     except LMStudioError as error:
         logger.info("%s is reachable but not answering about models: %s", client.server,
                     error.message)
-        return {"reachable": True, "activeModel": client.active_model, "models": []}
+        return {"reachable": True, "server": client.server.sentence,
+                "activeModel": client.active_model, "models": []}
     return {
         "reachable": True,
+        "server": client.server.sentence,
         "activeModel": active,
         "models": [{"id": m["id"], "type": m["type"], "state": m["state"], "loaded": m["loaded"],
                     "maxContextLength": m["max_context_length"]} for m in models],

@@ -198,8 +198,15 @@ class CreateAccountSchema(Timestamped):
 # -- chat -----------------------------------------------------------------------------------
 
 class CreateConversationSchema(Timestamped):
+    """A conversation and its settings (null: the server's default); chat:send uses them."""
+
     title = text(NAME, load_default="New conversation")
     model = text(NAME, allow_none=True, load_default=None)
+    system_prompt = text(LONG, data_key="systemPrompt", allow_none=True, load_default=None)
+    temperature = fields.Float(allow_none=True, load_default=None,
+                               validate=validate.Range(0, 2))
+    max_tokens = fields.Integer(data_key="maxTokens", allow_none=True, load_default=None,
+                                strict=True, validate=validate.Range(1, 1_000_000))
 
 
 class CreateMessageSchema(Base):

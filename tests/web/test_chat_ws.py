@@ -273,3 +273,27 @@ async def test_a_missing_model_is_not_retryable(ws_connect, fake_lmstudio):
     error = await expect(conn, "error")
     assert error["data"]["code"] == "model_not_found"
     assert error["data"]["retryable"] is False
+
+
+@pytest.mark.gen_test
+async def test_settings_written_through_the_json_api_are_what_chat_send_uses(
+        ws_connect, fetch, app, fake_lmstudio):
+    created = await fetch("/api/conversations", method="POST", json={
+        "title": "Terse", "systemPrompt": "One word only.", "temperature": 0.1,
+        "maxTokens": 8})
+    assert created.code == 201
+    item = created.json()
+    assert (item["systemPrompt"], item["temperature"], item["maxTokens"]) == (
+        "One word only.", 0.1, 8)
+    for bad in ({"temperature": 3}, {"maxTokens": 0}, {"maxTokens": "many"}):
+        r = await fetch("/api/conversations/%d" % item["id"], method="PATCH", json=bad)
+        assert r.code == 400 and set(r.json()["fields"]) == set(bad)
+    r = await fetch("/api/conversations/%d" % item["id"], method="PATCH",
+                    json={"temperature": 0.7})
+    assert r.code == 200 and r.json()["temperature"] == 0.7
+    conn = await connect(ws_connect)
+    fake_lmstudio.script_answer("Yes.")
+    await exchange(conn, "Ready?", item["id"])
+    body = completions(fake_lmstudio)[-1]
+    assert body["temperature"] == 0.7 and body["max_tokens"] == 8
+    assert body["messages"][0] == {"role": "system", "content": "One word only."}

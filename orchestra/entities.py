@@ -102,26 +102,26 @@ def refetch_changed_url(old, new, data, settings):
 ACTIVE_TASK = ("planning", "running")
 
 
-async def task_in_progress(settings, task_id):
-    """Why a task's plan cannot change now (it is queued, being planned or run), or None."""
+async def task_in_progress(settings, task_id, change="changing its subtasks"):
+    """Why a task cannot take `change` now (it is queued, being planned or run), or None."""
     orchestrator = settings["services"].get("orchestrator")
     busy = orchestrator is not None and orchestrator.is_busy(task_id)
     task = await settings["stores"].tasks.get(task_id)
     if task is None:
         return None
     if busy or task["status"] in ACTIVE_TASK:
-        return ("Task %d is %s; cancel it before changing its subtasks."
+        return ("Task %d is %s; cancel it before %s."
                 % (task_id, "queued or running" if busy and task["status"] not in ACTIVE_TASK
-                   else task["status"]))
+                   else task["status"], change))
     return None
 
 
 async def guard_task(settings, action, row, data):
     """A task's own fields and its plan change only while the orchestrator is not on it."""
     if action == "update":
-        reason = await task_in_progress(settings, row["id"])
+        reason = await task_in_progress(settings, row["id"], "editing it")
         if reason:
-            raise Conflict(reason.replace("changing its subtasks", "editing it"))
+            raise Conflict(reason)
 
 
 async def guard_subtask(settings, action, row, data):

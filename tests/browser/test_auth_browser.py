@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable, page_errors
 from tests.conftest import TOKEN
-from tests.test_cli_auth import Server, run
+from tests.servers import Server, run
 
 WAIT_MS = 30000
 

@@ -1,23 +1,12 @@
 """The `orchestra` command: help, configuration precedence, migrate, serve."""
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import urllib.request
 
 import pytest
 
 from orchestra import config as configlib
-
-ORCHESTRA = [sys.executable, "-m", "orchestra.cli"]
-
-
-def run(*args, env=None, timeout=60):
-    return subprocess.run(ORCHESTRA + list(args), capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, **(env or {})))
+from tests.servers import DEAD_SERVER, Server, run
 
 
 def test_help_documents_every_flag_and_its_variable():
@@ -62,32 +51,15 @@ def test_a_bad_database_url_gives_one_clear_line(tmp_path, url, words):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_prints_the_url_with_the_token_and_stops_on_sigint(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(ORCHESTRA + ["serve", "--port", str(port), "--data-dir",
-                                         str(tmp_path), "--lmstudio-url", "http://127.0.0.1:9"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Server(tmp_path, lmstudio_url=DEAD_SERVER)
     try:
-        url = None
-        for line in proc.stdout:
-            match = re.search(r"(http://127\.0\.0\.1:%d/\?token=\w+)" % port, line)
-            if match:
-                url = match.group(1)
-                break
-        assert url, proc.stderr.read()
+        assert re.fullmatch(r"http://127\.0\.0\.1:%d/\?token=\w+" % server.port, server.url)
         # ?token= sets the login cookie and redirects to the URL without it
         browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
-        with browser.open(url, timeout=10) as response:
+        with browser.open(server.url, timeout=10) as response:
             assert response.status == 200 and b"Dashboard" in response.read()
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=15) == 0
-        assert "the model server at http://127.0.0.1:9 is not reachable" in proc.stderr.read()
+        log = server.stop(timeout=15)
+        assert "the model server at %s is not reachable" % DEAD_SERVER in log
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        server.kill()

@@ -5,78 +5,14 @@ import concurrent.futures
 import json
 import os
 import re
-import signal
 import socket
 import stat
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import pytest
 
-ORCHESTRA = [sys.executable, "-m", "orchestra.cli"]
-DEAD_SERVER = "http://127.0.0.1:9"
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRA_")}
-    env.update(extra)
-    return env
-
-
-def run(*args, env=None, timeout=60):
-    return subprocess.run(ORCHESTRA + list(args), capture_output=True, text=True,
-                          timeout=timeout, env=env or clean_env())
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """One `orchestra serve` process; `token` is the one from the URL it printed."""
-
-    def __init__(self, data_dir, *args, port=None, env=None):
-        self.port = port or free_port()
-        self.proc = subprocess.Popen(
-            ORCHESTRA + ["serve", "--port", str(self.port), "--data-dir", str(data_dir),
-                         *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env or clean_env(ORCHESTRA_LMSTUDIO_URL=DEAD_SERVER))
-        self.token = None
-        for line in self.proc.stdout:
-            match = re.search(r"http://127\.0\.0\.1:%d/\?token=(\S+)" % self.port, line)
-            if match:
-                self.token = match.group(1)
-                break
-        if self.token is None:
-            raise AssertionError("serve exited: %s" % self.proc.stderr.read())
-        self.base = "http://127.0.0.1:%d" % self.port
-
-        self.log = []
-
-    def wait_log(self, *texts):
-        """Read the log until a line holds one of `texts`; return that line."""
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if any(text in line for text in texts):
-                return line
-        raise AssertionError("the log ended without %r: %s" % (texts, "".join(self.log)))
-
-    def stop(self):
-        """SIGINT; returns what it wrote to stderr (the log)."""
-        self.proc.send_signal(signal.SIGINT)
-        _, err = self.proc.communicate(timeout=30)
-        assert self.proc.returncode == 0, err
-        return "".join(self.log) + err
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
+from tests.servers import DEAD_SERVER, Server, clean_env, run
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -157,7 +93,7 @@ def test_token_reset_makes_a_new_one_and_old_logins_stop_working(tmp_path):
 def test_token_flag_and_variable_override_the_stored_token(tmp_path):
     data = tmp_path / "data"
     stored = run("token", "--data-dir", str(data)).stdout.strip()
-    server = Server(data, "--token", "from-the-flag-123")
+    server = Server(data, token="from-the-flag-123")
     try:
         assert server.token == "from-the-flag-123"
         assert get(server.base + "/api/session",
@@ -224,7 +160,7 @@ def test_tokens_given_in_urls_never_reach_the_log(tmp_path):
     import tornado.ioloop
     import tornado.websocket
 
-    server = Server(tmp_path / "data", "--token", "secret-token-42")
+    server = Server(tmp_path / "data", token="secret-token-42")
     try:
         assert get(server.base + "/tasks?token=secret-token-42")[0] == 302
         assert get(server.base + "/api/templates?token=secret-token-42")[0] == 200
@@ -287,7 +223,7 @@ def test_a_port_in_use_is_reported_before_anything_is_created(tmp_path):
 
 
 def test_the_start_up_hint_suggests_lmstudio_url_only_when_it_was_not_given(tmp_path):
-    given = Server(tmp_path / "a", "--lmstudio-url", DEAD_SERVER, env=clean_env())
+    given = Server(tmp_path / "a", lmstudio_url=DEAD_SERVER)
     hint = given.wait_log("is not reachable", "answers at")
     log = given.stop()
     assert "WARNING" in hint and "--lmstudio-url" not in hint
@@ -296,7 +232,7 @@ def test_the_start_up_hint_suggests_lmstudio_url_only_when_it_was_not_given(tmp_
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", 1234)) == 0:
             pytest.skip("something listens on the default port 1234 here")
-    default = Server(tmp_path / "b", env=clean_env())
+    default = Server(tmp_path / "b", lmstudio_url=None)
     hint = default.wait_log("is not reachable", "answers at")
     log = default.stop()
     assert "WARNING" in hint and "pass --lmstudio-url" in hint and "Traceback" not in log

@@ -7,6 +7,9 @@ runs on the same IOLoop as the app):
     await page.get_by_role("button", name="Send").click()
     assert page_errors(page) == []           # uncaught script errors on the page
 
+`chromium` is the browser itself, for a test with a server of its own:
+`browser = await chromium()`.
+
 Chromium missing skips these tests with the reason, except with ORCHESTRA_REQUIRE_BROWSER=1
 (CI), where it fails them.
 """
@@ -47,8 +50,9 @@ def backend():
 
 
 @pytest.fixture
-def open_page(app, http_server, base_url, io_loop):
-    """open_page(path="/", token=True) -> a Playwright Page on this test's server."""
+def chromium(io_loop):
+    """await chromium() -> Playwright's Browser: Chromium, launched at the first call and
+    closed after the test."""
     reason = _unavailable()
     if reason:
         if os.environ.get("ORCHESTRA_REQUIRE_BROWSER"):
@@ -57,12 +61,29 @@ def open_page(app, http_server, base_url, io_loop):
     from playwright.async_api import async_playwright
     state = {}
 
-    async def _open(path="/", token=True):
+    async def launch():
         if "browser" not in state:
             state["playwright"] = await async_playwright().start()
             state["browser"] = await state["playwright"].chromium.launch(
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = await state["browser"].new_context()
+        return state["browser"]
+
+    yield launch
+
+    async def close():
+        if "browser" in state:
+            await state["browser"].close()
+            await state["playwright"].stop()
+
+    io_loop.run_sync(close, timeout=30)
+
+
+@pytest.fixture
+def open_page(app, http_server, base_url, chromium):
+    """open_page(path="/", token=True) -> a Playwright Page on this test's server."""
+
+    async def _open(path="/", token=True):
+        context = await (await chromium()).new_context()
         page = await context.new_page()
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
@@ -74,14 +95,7 @@ def open_page(app, http_server, base_url, io_loop):
         await page.goto(base_url + path)
         return page
 
-    yield _open
-
-    async def close():
-        if "browser" in state:
-            await state["browser"].close()
-            await state["playwright"].stop()
-
-    io_loop.run_sync(close, timeout=30)
+    return _open
 
 
 _errors = {}

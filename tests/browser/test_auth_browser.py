@@ -1,15 +1,14 @@
 """Login in Chromium: a restart keeps the page logged in; a refused API call or socket takes
 the page to the login page, and logging in brings it back where it was."""
 
-import os
 import re
 import urllib.parse
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _unavailable, page_errors
+from tests.browser.conftest import page_errors
 from tests.conftest import TOKEN
-from tests.test_cli_auth import Server, run
+from tests.servers import Server, run
 
 WAIT_MS = 30000
 
@@ -46,32 +45,6 @@ async def test_an_api_call_refused_for_authentication_goes_to_login_and_back(
     assert page.url == base_url + "/models?tab=compare#compare"
     # the browser reports the refused call itself; nothing else went wrong
     assert [e for e in page_errors(page) if "status of 401" not in e] == []
-
-
-@pytest.fixture
-def chromium(io_loop):
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("ORCHESTRA_REQUIRE_BROWSER"):
-            pytest.fail("ORCHESTRA_REQUIRE_BROWSER is set but " + reason)
-        pytest.skip(reason)
-    from playwright.async_api import async_playwright
-    state = {}
-
-    async def launch():
-        state["playwright"] = await async_playwright().start()
-        state["browser"] = await state["playwright"].chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        return state["browser"]
-
-    yield launch
-
-    async def close():
-        if "browser" in state:
-            await state["browser"].close()
-            await state["playwright"].stop()
-
-    io_loop.run_sync(close, timeout=30)
 
 
 @pytest.mark.gen_test(timeout=180)

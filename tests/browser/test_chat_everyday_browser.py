@@ -17,11 +17,16 @@ def config(config):
     return dataclasses.replace(config, ws_max_message_size=64 * 1024)
 
 
-async def conversation_with_answer(stores, question="Capital of France?", answer="Paris."):
+async def open_answered_chat(open_page, stores, question="Capital of France?",
+                             answer="Paris."):
+    """A conversation of one question and its answer, open in a page whose socket is open:
+    (page, conversation, the question's row, the answer's row)."""
     conversation = await stores.conversations.create({"title": "c"})
     user = await stores.messages.add(conversation.id, "user", question)
     reply = await stores.messages.add(conversation.id, "assistant", answer, reply_to=user.id)
-    return conversation, user, reply
+    page = await open_page("/chat/%d" % conversation.id)
+    await page.wait_for_selector(OPEN)
+    return page, conversation, user, reply
 
 
 async def value(page, selector):
@@ -56,9 +61,7 @@ async def test_too_long_is_refused_before_sending_and_the_text_is_kept(open_page
 async def test_a_draft_survives_reload_and_error_and_goes_once_stored(open_page, app,
                                                                      fake_lmstudio):
     stores = app.settings["stores"]
-    conversation, _, _ = await conversation_with_answer(stores)
-    page = await open_page("/chat/%d" % conversation.id)
-    await page.wait_for_selector(OPEN)
+    page, conversation, _, _ = await open_answered_chat(open_page, stores)
     await page.fill("#message", "half-written thought")
     await page.reload()
     await page.wait_for_selector(OPEN)
@@ -96,9 +99,7 @@ async def test_a_draft_survives_reload_and_error_and_goes_once_stored(open_page,
 @pytest.mark.gen_test(timeout=60)
 async def test_regenerate_keeps_the_old_answer_reachable(open_page, app, fake_lmstudio):
     stores = app.settings["stores"]
-    conversation, user, first = await conversation_with_answer(stores)
-    page = await open_page("/chat/%d" % conversation.id)
-    await page.wait_for_selector(OPEN)
+    page, conversation, user, first = await open_answered_chat(open_page, stores)
     fake_lmstudio.script_answer("Paris, on the Seine.")
     await page.locator("li.message.assistant").get_by_role("button", name="Regenerate").click()
     shown = page.locator("li.message.assistant:not([hidden])")
@@ -123,9 +124,8 @@ async def test_regenerate_keeps_the_old_answer_reachable(open_page, app, fake_lm
 @pytest.mark.gen_test(timeout=60)
 async def test_edit_a_message_and_send_it_again(open_page, app, fake_lmstudio):
     stores = app.settings["stores"]
-    conversation, user, _ = await conversation_with_answer(stores, "Capital of Frnace?")
-    page = await open_page("/chat/%d" % conversation.id)
-    await page.wait_for_selector(OPEN)
+    page, conversation, user, _ = await open_answered_chat(open_page, stores,
+                                                           "Capital of Frnace?")
     question = page.locator("li.message.user[data-id='%d']" % user.id)
     await question.get_by_role("button", name="Edit").click()
     box = question.get_by_role("textbox", name="Edited message")
@@ -146,10 +146,8 @@ async def test_edit_a_message_and_send_it_again(open_page, app, fake_lmstudio):
 @pytest.mark.gen_test(timeout=60)
 async def test_copy_an_answer(open_page, app, fake_lmstudio):
     stores = app.settings["stores"]
-    conversation, _, _ = await conversation_with_answer(stores, answer="Copy **me**, please.")
-    page = await open_page("/chat/%d" % conversation.id)
+    page, _, _, _ = await open_answered_chat(open_page, stores, answer="Copy **me**, please.")
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    await page.wait_for_selector(OPEN)
     await page.locator("li.message.assistant").get_by_role("button", name="Copy").click()
     await page.wait_for_selector("li.message.assistant button.copy >> text=Copied")
     assert await page.evaluate("navigator.clipboard.readText()") == "Copy **me**, please."
@@ -158,9 +156,7 @@ async def test_copy_an_answer(open_page, app, fake_lmstudio):
 @pytest.mark.gen_test(timeout=60)
 async def test_settings_are_stored_and_used(open_page, app, fake_lmstudio):
     stores = app.settings["stores"]
-    conversation, _, _ = await conversation_with_answer(stores)
-    page = await open_page("/chat/%d" % conversation.id)
-    await page.wait_for_selector(OPEN)
+    page, conversation, _, _ = await open_answered_chat(open_page, stores)
     await page.click(".chat-settings summary")
     await page.fill("#settings textarea[name=systemPrompt]", "Answer like a pirate.")
     await page.fill("#settings input[name=temperature]", "0.3")

@@ -49,3 +49,12 @@ def completion_requests(fake):
 
 def user(text):
     return [{"role": "user", "content": text}]
+
+
+async def chunks_until_error(stream, errors):
+    """(the chunks that came, the error) of a stream that must break off with one of `errors`."""
+    chunks = []
+    with pytest.raises(errors) as caught:
+        async for chunk in stream:
+            chunks.append(chunk)
+    return chunks, caught.value

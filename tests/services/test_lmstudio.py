@@ -122,8 +122,10 @@ async def test_status_for_the_dashboard(client, fake_lmstudio):
     assert report["models"][0] == {"id": "qwen2.5-7b-instruct", "type": "llm",
                                    "state": "loaded", "loaded": True,
                                    "maxContextLength": 32768}
-    down = await status(LMStudioClient(unused_url()))
-    assert down == {"reachable": False, "activeModel": None, "models": []}
+    url = unused_url()
+    down = await status(LMStudioClient(url))
+    assert down == {"reachable": False, "server": "The model server at %s" % url,
+                    "activeModel": None, "models": []}
 
 
 # -- completions ---------------------------------------------------------------------------

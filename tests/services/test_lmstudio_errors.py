@@ -15,7 +15,12 @@ from orchestra.services.lmstudio import (
 )
 from orchestra.services.lmstudio.errors import context_overflow
 from tests.fakes.lmstudio import unused_url
-from tests.services.lmstudio_helpers import benchmarks, client, user  # noqa: F401 - fixtures
+from tests.services.lmstudio_helpers import (  # noqa: F401 - fixtures
+    benchmarks,
+    chunks_until_error,
+    client,
+    user,
+)
 
 PROMPT = "one two three four five six seven eight nine ten"
 STYLES = ["lmstudio", "lmstudio-0.3", "llama.cpp", "llama.cpp-sse", "llama-cpp-python",
@@ -180,12 +185,8 @@ async def test_a_stream_that_breaks_off_can_be_retried(client, fake_lmstudio, fa
     else:
         fake_lmstudio.malformed_frame(after_chunks=2)
     stream = client.stream_completion(user("count"))
-    chunks = []
-    with pytest.raises(StreamBroken) as caught:
-        async for chunk in stream:
-            chunks.append(chunk)
+    chunks, error = await chunks_until_error(stream, StreamBroken)
     assert chunks == ["one", " two"] and stream.text == "one two"
-    error = caught.value
     assert error.code == "stream_broken" and error.transient
     assert error.details() == {"retryable": True}
     assert error.message.startswith("The answer from LM Studio at %s broke off: "

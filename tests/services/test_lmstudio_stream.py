@@ -13,6 +13,7 @@ from orchestra.services.lmstudio import (
 from tests.fakes.lmstudio import unused_url
 from tests.services.lmstudio_helpers import (  # noqa: F401 - fixtures
     benchmarks,
+    chunks_until_error,
     client,
     completion_requests,
     until,
@@ -142,13 +143,10 @@ async def test_disconnect_mid_stream_keeps_what_arrived(client, fake_lmstudio):
     fake_lmstudio.script_answer("one two three four five")
     fake_lmstudio.disconnect_mid_stream(after_chunks=2)
     stream = client.stream_completion(user("go"))
-    chunks = []
-    with pytest.raises((UpstreamError, LMStudioUnavailable)) as caught:
-        async for chunk in stream:
-            chunks.append(chunk)
+    chunks, error = await chunks_until_error(stream, (UpstreamError, LMStudioUnavailable))
     assert chunks == ["one", " two"]
     assert stream.text == "one two"
-    assert caught.value.transient
+    assert error.transient
     assert stream.finish_reason is None
 
 
@@ -157,12 +155,9 @@ async def test_malformed_frame(client, fake_lmstudio):
     fake_lmstudio.script_answer("one two three")
     fake_lmstudio.malformed_frame(after_chunks=1)
     stream = client.stream_completion(user("go"))
-    chunks = []
-    with pytest.raises(UpstreamError) as caught:
-        async for chunk in stream:
-            chunks.append(chunk)
+    chunks, error = await chunks_until_error(stream, UpstreamError)
     assert chunks == ["one"]
-    assert "malformed" in caught.value.server_message
+    assert "malformed" in error.server_message
     assert stream.text == "one"
 
 

@@ -4,57 +4,29 @@ uploads with their own, smaller limit."""
 
 import asyncio
 import json
+import signal
 import socket
-import sys
 
 import pytest
 import tornado.httpclient
 
 from orchestra.web import bodies, knowledge
 from tests.conftest import TOKEN
+from tests.servers import Server
 from tests.web.conftest import Browser, multipart
-from tests.web.test_ws_serve import ROOT, free_port
 
 AUTH = {"Authorization": "Bearer %s" % TOKEN}
 
 
 @pytest.fixture
-def server(config, io_loop):
+def server(config):
     """(base URL) of `orchestra serve` started as a user does; stopped after the test."""
-    port = free_port()
-    args = [sys.executable, "-m", "orchestra.cli", "serve", "--port", str(port),
-            "--data-dir", config.data_dir, "--lmstudio-url", "http://127.0.0.1:9",
-            "--token", TOKEN]
-    if config.db_url:
-        args += ["--db", config.db_url]
-    state = {}
-
-    async def start():
-        proc = await asyncio.create_subprocess_exec(
-            *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        state["proc"] = proc
-        output = []
-        while True:
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
-            assert line, "the server exited: %s" % b"".join(output).decode()
-            output.append(line)
-            if b"Orchestra is running" in line:
-                break
-
-        async def drain():  # keep reading its log so it never blocks on a full pipe
-            while await proc.stdout.readline():
-                pass
-        state["drain"] = asyncio.ensure_future(drain())
-
-    async def stop():
-        proc = state["proc"]
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 30)
-        await state["drain"]
-
-    io_loop.run_sync(start, timeout=40)
-    yield "http://127.0.0.1:%d" % port
-    io_loop.run_sync(stop, timeout=40)
+    server = Server(config.data_dir, db_url=config.db_url, token=TOKEN)
+    try:
+        yield server.base
+        server.stop(signal.SIGTERM)
+    finally:
+        server.kill()
 
 
 async def call(base, path, method="GET", body=None, headers=AUTH, **kwargs):

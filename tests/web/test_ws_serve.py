@@ -2,41 +2,14 @@
 
 import asyncio
 import json
-import os
 import signal
-import sys
 
 import pytest
 import tornado.websocket
-from tornado.testing import bind_unused_port
 
 from orchestra import db as dblib
 from tests.conftest import TOKEN
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def free_port():
-    sock, port = bind_unused_port()
-    sock.close()
-    return port
-
-
-async def start_server(config, lmstudio_url):
-    port = free_port()
-    args = [sys.executable, "-m", "orchestra.cli", "serve", "--port", str(port),
-            "--data-dir", config.data_dir, "--lmstudio-url", lmstudio_url, "--token", TOKEN]
-    if config.db_url:
-        args += ["--db", config.db_url]
-    proc = await asyncio.create_subprocess_exec(
-        *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output = []
-    while True:
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        assert line, "the server exited: %s" % b"".join(output).decode()
-        output.append(line)
-        if b"Orchestra is running" in line:
-            return proc, port
+from tests.servers import Server
 
 
 async def recv(conn):
@@ -47,25 +20,24 @@ async def recv(conn):
 @pytest.mark.gen_test(timeout=60)
 async def test_sigterm_closes_sockets_with_1001_and_stores_the_answer(config, fake_lmstudio):
     fake_lmstudio.script_answer(" ".join("w%d" % i for i in range(500)), chunk_delay=0.02)
-    proc, port = await start_server(config, fake_lmstudio.url)
+    server = Server(config.data_dir, db_url=config.db_url, lmstudio_url=fake_lmstudio.url,
+                    token=TOKEN)
     try:
         conn = await tornado.websocket.websocket_connect(
-            "ws://127.0.0.1:%d/ws?token=%s" % (port, TOKEN))
+            "ws://127.0.0.1:%d/ws?token=%s" % (server.port, TOKEN))
         assert (await recv(conn))["type"] == "connected"
         conn.write_message(json.dumps({"type": "chat:send", "data": {"message": "long"}}))
         frame = await recv(conn)
         while frame["type"] != "chat:streaming":
             frame = await recv(conn)
         message_id = frame["data"]["messageId"]
-        proc.send_signal(signal.SIGTERM)
+        server.proc.send_signal(signal.SIGTERM)
         while await recv(conn) is not None:
             pass
         assert conn.close_code == 1001
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        server.wait(timeout=10)  # which asserts the exit status 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        server.kill()
     database = dblib.Connection(config.database_url)
     try:
         row = database.get("SELECT * FROM chat_messages WHERE id = %s", message_id)

@@ -1,8 +1,8 @@
 """ChatService: stores a user's message, streams the model's answer and stores it once, at the end.
 
 Events go out through the hub so that every page showing the conversation sees them:
-  "chat:message"   (message_row, origin)  - a stored user message; the placeholder of a
-      regenerated answer (status "streaming"); a finished answer
+  "chat:message"   (message_row, origin)  - a stored user message; the row of a
+      regenerated answer while it is written (status "streaming"); a finished answer
   "chat:streaming" (conversation_id, message_id, chunk, done, origin)
       Chunks that arrive from LM Studio together (in one network read) go out as one event;
       at a model's pace that is one event per token.

@@ -75,7 +75,8 @@ class MessageStore(TableStore):
 
     async def start_exchange(self, conversation_id, text, model, title, history=10,
                              settings=None, regenerate=None, edit=None):
-        """Store what a new answer needs in one transaction, and a placeholder for it.
+        """Store what a new answer needs in one transaction, and the row (status
+        "streaming") that its answer is written into.
 
         - a new message `text` (with no conversation_id a conversation is created, titled
           `title`, with `settings`; given settings are stored on the conversation);

@@ -46,16 +46,16 @@ async def test_regenerate_adds_an_answer_and_keeps_the_old_one(ws_connect, app, 
     assert first["data"]["replyTo"] == user["data"]["id"]
     fake_lmstudio.script_answer("Second answer")
     send(conn, "chat:regenerate", {"messageId": first["data"]["id"]}, id=2)
-    placeholder = await expect(conn, "chat:message")
-    assert placeholder["id"] == 2
-    assert placeholder["data"]["status"] == "streaming"
-    assert placeholder["data"]["replyTo"] == user["data"]["id"]
+    new_answer = await expect(conn, "chat:message")
+    assert new_answer["id"] == 2
+    assert new_answer["data"]["status"] == "streaming"
+    assert new_answer["data"]["replyTo"] == user["data"]["id"]
     done = await expect(conn, "chat:streaming")
     while not done["data"]["done"]:
         done = await expect(conn, "chat:streaming")
     final = await expect(conn, "chat:message")
     assert final["data"]["content"] == "Second answer"
-    assert final["data"]["id"] == placeholder["data"]["id"] != first["data"]["id"]
+    assert final["data"]["id"] == new_answer["data"]["id"] != first["data"]["id"]
     # The model saw the question once, and not the answer being replaced.
     prompt = completions(fake_lmstudio)[-1]["messages"]
     assert [m["content"] for m in prompt] == ["Tell me a fact"]

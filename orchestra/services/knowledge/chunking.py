@@ -297,7 +297,14 @@ class _Reader:
 
 # -- packing blocks into chunks ------------------------------------------------------------
 
+_TEXT, _RULE_ATOM, _GLUED = 0, 1, 2     # atoms: whole text, a rule, a piece of a cut word
+
+
 class _Packer:
+    """Packs blocks into chunks. A chunk's tokens are the sum of its atoms' (estimate_tokens
+    counts nothing across white space), so the text is counted once; only the pieces of a
+    word cut in two are counted again, joined."""
+
     def __init__(self, text, target, overlap):
         self.text = text
         self.target = target
@@ -307,39 +314,46 @@ class _Packer:
         self.chunks = []
         for path, blocks in sections:
             self.path, self.previous = path, None
-            self.atoms, self.used = [], 0   # (start, end, is_rule) of the chunk being filled
+            self.atoms, self.used = [], 0   # (start, end, cost, kind) of the chunk being filled
+            self.glued = False              # the chunk before ended inside a word
             for kind, start, end, items in blocks:
                 if kind == "rule" and not self.atoms:
                     continue
                 cost = estimate_tokens(self.text[start:end])
                 if cost <= self.target:
-                    self._add(start, end, cost, kind == "rule")
+                    self._add(start, end, cost, _RULE_ATOM if kind == "rule" else _TEXT)
                     continue
                 for piece in self._split(kind, start, end, items):
-                    self._add(*piece, False)
+                    self._add(*piece)
             self._flush()
         return self.chunks
 
-    def _add(self, start, end, cost, rule):
+    def _add(self, start, end, cost, kind=_TEXT):
         if self.atoms and self.used + cost > self.target:
             self._flush()
-            if rule:
+            if kind == _RULE_ATOM:
                 return
-        self.atoms.append((start, end, rule))
+        self.atoms.append((start, end, cost, kind))
         self.used += cost
 
     def _flush(self):
         atoms = self.atoms
-        while atoms and atoms[-1][2]:
+        while atoms and atoms[-1][3] == _RULE_ATOM:
             atoms.pop()
         if atoms:
             start, end = atoms[0][0], atoms[-1][1]
+            glued = any(atom[3] == _GLUED for atom in atoms)
+            tokens = sum(atom[2] for atom in atoms)
             if self.previous is not None and self.overlap:
                 start = self._overlap_start(self.previous, start)
+                tokens += estimate_tokens(self.text[start:atoms[0][0]])
+                glued = glued or self.glued
             text = self.text[start:end]
-            chunk = Chunk(text, list(self.path), start, end, estimate_tokens(text))
+            if glued:
+                tokens = estimate_tokens(text)
+            chunk = Chunk(text, list(self.path), start, end, tokens)
             self.chunks.append(chunk)
-            self.previous = chunk
+            self.previous, self.glued = chunk, atoms[-1][3] == _GLUED
         self.atoms, self.used = [], 0
 
     def _overlap_start(self, previous, start):
@@ -422,5 +436,5 @@ class _Packer:
             step = min(end - at, self.target * 4)
             while step > 1 and estimate_tokens(self.text[at:at + step]) > self.target:
                 step //= 2
-            yield at, at + step, estimate_tokens(self.text[at:at + step])
+            yield at, at + step, estimate_tokens(self.text[at:at + step]), _GLUED
             at += step

@@ -38,6 +38,9 @@ class EmbeddingsMixin:
             raise ValueError("embed needs the embedding model's id")
         if any(not isinstance(text, str) for text in texts):
             raise TypeError("embed takes strings")
+        if any(not text for text in texts):
+            # llama.cpp's servers fail on "" ("llama_decode returned -1"), OpenAI refuses it
+            raise ValueError("embed takes non-empty strings")
         if not texts:
             return []
         model = await self._resolve_model(model)

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import tornado.httpclient
 
+from orchestra import cli
+from orchestra import config as configlib
 from orchestra.services.knowledge import vectors
 from orchestra.services.lmstudio import (
     LMStudioClient,
@@ -46,6 +48,17 @@ async def test_embed_returns_one_unit_vector_per_text_in_order(client, fake_lmst
     assert embedding_requests(fake_lmstudio) == [{"model": MODEL, "input": texts}]
     # the embedding model was loaded just in time, beside the language model
     assert set(fake_lmstudio.loaded_ids()) == {"qwen2.5-7b-instruct", MODEL}
+
+
+@pytest.mark.gen_test
+async def test_embed_refuses_what_no_server_could_embed(client, fake_lmstudio):
+    with pytest.raises(ValueError, match="non-empty"):
+        await client.embed(["text", ""], MODEL)
+    with pytest.raises(TypeError):
+        await client.embed([b"bytes"], MODEL)
+    with pytest.raises(ValueError, match="model"):
+        await client.embed(["text"], None)
+    assert fake_lmstudio.requests == []
 
 
 @pytest.mark.gen_test
@@ -214,6 +227,23 @@ async def test_the_fake_speaks_lm_studios_wire_format(fake_lmstudio):
     code, answer = await post({"model": "qwen2.5-7b-instruct", "input": "x"})
     assert code == 404 and answer["error"]["message"] == (
         'Failed to load model "qwen2.5-7b-instruct". Error: Model is not embedding.')
+
+
+# -- configuration ---------------------------------------------------------------------------
+
+
+def test_the_embedding_model_is_a_setting(tmp_path):
+    env = {"ORCHESTRA_DATA_DIR": str(tmp_path), "ORCHESTRA_EMBEDDING_MODEL": MODEL}
+    assert configlib.load({}, environ={"ORCHESTRA_DATA_DIR": str(tmp_path)}).embedding_model \
+        is None
+    assert configlib.load({}, environ=env).embedding_model == MODEL
+    args = cli.build_parser().parse_args(["serve", "--embedding-model", "other-embedder"])
+    flags = {name: getattr(args, name, None) for name in configlib.SETTINGS}
+    assert configlib.load(flags, environ=env).embedding_model == "other-embedder"
+    with pytest.raises(configlib.ConfigError, match="embedding model is blank"):
+        configlib.load({"embedding_model": " "}, environ=env)
+    assert "--embedding-model" in cli.build_parser().format_help()
+    assert "ORCHESTRA_EMBEDDING_MODEL" in cli.build_parser().format_help()
 
 
 # -- vectors --------------------------------------------------------------------------------

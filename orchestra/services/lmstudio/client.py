@@ -14,6 +14,7 @@ from .text import normalize_usage, split_reasoning
 from .transport import AbortableHTTPClient, abort, error_code, error_details, make_request
 from .transport import map_fetch_error
 from .model_ops import ModelOpsMixin, is_language_model
+from .embeddings import EmbeddingsMixin
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _endpoint_missing(error):
     return error.status == 200 and "unexpected endpoint" in error.server_message.lower()
 
 
-class LMStudioClient(ModelOpsMixin, StructuredMixin):
+class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
     """Talks to LM Studio's local server; every method that does I/O is a coroutine."""
 
     def __init__(self, base_url, *, benchmarks=None, api_token=None, connect_timeout=5.0,
@@ -107,8 +108,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
             request_timeout=timeout, **callbacks,
         )
 
-    async def _call(self, path, body=None, *, timeout=None, model=None):
-        """One request; returns the decoded JSON answer or raises a typed error."""
+    async def _call(self, path, body=None, *, timeout=None, model=None, off_loop=False):
+        """One request; returns the decoded JSON answer or raises a typed error. `off_loop`
+        decodes on a worker thread: an answer of embeddings is megabytes of numbers."""
         started = []
         request = self._request(path, body=body, timeout=timeout,
                                 header_callback=lambda line: started or started.append(1))
@@ -122,14 +124,17 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
             if error is None:
                 raise
             raise error from None
+        if off_loop:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._decode, response, path, model)
         return self._decode(response, path, model)
 
     def _decode(self, response, path, model):
         body = response.body
         if response.code >= 400:
-            if model and error_code(body) == "model_not_found":
-                raise ModelNotFound(model, server=self.server)
             message, details = error_details(body)
+            if model and error_code(body) == "model_not_found":
+                raise ModelNotFound(model, server=self.server, server_message=message)
             raise upstream_error(response.code, message or response.reason or "error", details,
                                  server=self.server)
         try:

@@ -269,7 +269,7 @@ class ChatService:
     async def _retrieve(self, conversation, model, history, messages):
         """The passages of the conversation's knowledge bases for its latest question, as many
         as fit beside the prompt and the answer; ChatError when the search fails."""
-        if getattr(self, "knowledge", None) is None:
+        if self.knowledge is None:
             raise ChatError("knowledge_unavailable", "This server has no knowledge search; "
                             "remove the knowledge bases from the conversation.")
         question = next((row.content for row in reversed(history) if row.role == "user"), "")

@@ -153,8 +153,10 @@ export class KnowledgePicker {
     });
   }
 
+  // The chosen ids; once the list is loaded, without those of bases deleted since (the
+  // server refuses unknown ids, and there would be no box left to uncheck).
   selected() {
-    return [...this.ids];
+    return this.loaded ? this.ids.filter((id) => this.names.has(id)) : [...this.ids];
   }
 
   // Shows the server's choice (history, settings echo) without calling onChange.

@@ -28,6 +28,11 @@ def test_numbered_sources_put_the_path_then_the_text_of_each_hit_in_rank_order()
         "[3] Metro \u203a Lines\nThe metro has 16 lines.")
 
 
+def test_a_title_heading_that_repeats_the_source_title_is_said_once():
+    assert numbered_sources([hit(1, "Green tea", ["Green tea", "Brewing"], "Hot.")]) == (
+        "[1] Green tea \u203a Brewing\nHot.")
+
+
 def test_sources_message_asks_for_citations_or_says_nothing_matched():
     message = sources_message(HITS[:1])
     assert message.startswith(CITE_INSTRUCTIONS)

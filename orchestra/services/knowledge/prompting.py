@@ -70,7 +70,11 @@ who whom why will with would you your yours
 
 
 def _path(hit):
-    return [hit.get("source_title") or "Untitled"] + list(hit.get("heading_path") or [])
+    title = hit.get("source_title") or "Untitled"
+    headings = list(hit.get("heading_path") or [])
+    if headings and headings[0].strip().lower() == title.strip().lower():
+        headings = headings[1:]     # a document's title heading repeats the source's title
+    return [title] + headings
 
 
 def numbered_sources(hits):

@@ -30,7 +30,7 @@ class Conflict(Exception):
 class Entity:
     def __init__(self, name, store, create_schema, update_schema, *, singular=None,
                  to_row=None, after_create=None, after_update=None, owned=None, guard=None,
-                 filters=(), parent=None, search=None):
+                 filters=(), parent=None, references=(), search=None):
         self.name = name                      # the URL segment: /api/<name>
         self.singular = singular or name.rstrip("s").replace("-", " ")
         self.store = store                    # attribute of settings["stores"]
@@ -43,6 +43,7 @@ class Entity:
         self.guard = guard                    # async (settings, action, row, data) -> None
         self.filters = filters                # query arguments that filter lists: (arg, column)
         self.parent = parent                  # (column, parent store) for child rows
+        self.references = references          # (column, store): a list of that store's ids
         self.search = search                  # store method: (q, limit, offset) -> (rows, total)
 
     def dump(self, row, many=False):
@@ -188,7 +189,8 @@ ORCHESTRATOR = "the orchestrator"
 OUTCOMES = ("status", "result", "error", "note", "verdict", "score", "attempts",
             "promptTokens", "completionTokens", "durationMs", "startedAt", "completedAt",
             "planSource", "subtasksTotal", "subtasksDone", "position")
-CHAT_OWNED = ("status", "promptTokens", "completionTokens", "finishReason", "error")
+CHAT_OWNED = ("status", "promptTokens", "completionTokens", "finishReason", "error",
+              "citations")
 
 
 def _owned(keys, owner):
@@ -217,7 +219,8 @@ ENTITIES = {e.name: e for e in [
            to_row=account_row, owned={"secretMasked": "the secret store"},
            filters=(("service", "service"),)),
     Entity("conversations", "conversations", schemas.CreateConversationSchema,
-           schemas.UpdateConversationSchema, search="search"),
+           schemas.UpdateConversationSchema, search="search",
+           references=(("knowledge_base_ids", "knowledge_bases"),)),
     Entity("messages", "messages", schemas.CreateMessageSchema, schemas.UpdateMessageSchema,
            owned=_owned(CHAT_OWNED, "the chat service"), guard=guard_message,
            filters=(("conversationId", "conversation_id"),),

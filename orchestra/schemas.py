@@ -200,6 +200,21 @@ class CreateAccountSchema(Timestamped):
 
 # -- chat -----------------------------------------------------------------------------------
 
+MAX_CHAT_KNOWLEDGE_BASES = 10   # bases one conversation draws on; each question searches all
+
+
+def knowledge_base_ids(**kwargs):
+    """The knowledge bases a conversation's questions are answered from (ids; [] for none).
+    Duplicates are dropped; whether each exists is checked where it is stored."""
+    return fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)),
+                       data_key="knowledgeBaseIds",
+                       validate=validate.Length(max=MAX_CHAT_KNOWLEDGE_BASES), **kwargs)
+
+
+def distinct(ids):
+    return None if ids is None else list(dict.fromkeys(ids))
+
+
 class CreateConversationSchema(Timestamped):
     """A conversation and its settings (null: the server's default); chat:send uses them."""
 
@@ -210,6 +225,13 @@ class CreateConversationSchema(Timestamped):
                                validate=validate.Range(0, 2))
     max_tokens = fields.Integer(data_key="maxTokens", allow_none=True, load_default=None,
                                 strict=True, validate=validate.Range(1, 1_000_000))
+    knowledge_base_ids = knowledge_base_ids(load_default=list)
+
+    @post_load
+    def _distinct_bases(self, data, **kwargs):
+        if "knowledge_base_ids" in data:
+            data["knowledge_base_ids"] = distinct(data["knowledge_base_ids"])
+        return data
 
 
 class CreateMessageSchema(Base):
@@ -224,6 +246,9 @@ class CreateMessageSchema(Base):
     completion_tokens = fields.Integer(data_key="completionTokens", dump_only=True)
     finish_reason = fields.String(data_key="finishReason", dump_only=True)
     error = fields.String(dump_only=True)
+    # [{n, chunkId, sourceId, sourceTitle, quote, knowledgeBaseId, headingPath}] for an answer
+    # written with knowledge bases ([] when it cites nothing), else null: the chat service's.
+    citations = fields.Raw(dump_only=True)
 
 
 # -- tasks ----------------------------------------------------------------------------------

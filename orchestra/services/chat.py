@@ -9,28 +9,41 @@ Events go out through the hub so that every page showing the conversation sees t
   "chat:failed"    (conversation_id, message_id, error, origin)  - the answer failed upstream
 `origin` is whatever the caller passed with the request (the web layer uses it to answer the
 requesting frame); the service never looks inside it.
+
+A conversation that names knowledge bases has each question searched in them first: the hits
+that fit the model's context join the system message as numbered sources (see
+knowledge/prompting.py), and the finished answer is stored with the citations it makes.
 """
 
 import asyncio
 import logging
 
+from orchestra.services.knowledge import prompting
 from orchestra.services.lmstudio import LMStudioError
 
 logger = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 10
 TITLE_LENGTH = 60
+# Retrieval budget: what the model's context holds, less the prompt and room for the answer.
+ASSUMED_CONTEXT = 4096      # when the server does not say (OpenAI-only servers)
+ANSWER_RESERVE = 1024       # tokens kept for the answer when the conversation sets no maximum
+MIN_SOURCE_TOKENS = 256     # even a full window gets one passage (retrieve truncates it)
+MAX_SOURCE_TOKENS = 8000    # more sources than this slows the first token and helps no one
 
 
 class ChatError(Exception):
-    """A chat request that cannot be served; `code` names the case for the protocol."""
+    """A chat request that cannot be served; `code` names the case for the protocol, and
+    `fields` the invalid fields, when it is about them."""
 
     http_status = 400
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, fields=None, retryable=False):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.fields = fields
+        self.retryable = retryable
 
 
 class Generation:
@@ -47,6 +60,7 @@ class Generation:
         self.started = False
         self.finishing = False
         self.pending = []  # chunks received and not yet published
+        self.hits = None   # the passages the model was shown, when the conversation has bases
 
 
 class ChatService:
@@ -77,7 +91,9 @@ class ChatService:
         return await self.stores.messages.history(conversation_id, limit, before)
 
     async def save_settings(self, conversation_id, settings):
-        """Store a conversation's settings (system prompt, temperature, max tokens, model)."""
+        """Store a conversation's settings (system prompt, temperature, max tokens, model,
+        knowledge bases)."""
+        await self._check_bases(settings)
         row = await self.stores.conversations.save_settings(conversation_id, settings)
         if row is None:
             raise ChatError("not_found", "No conversation with id %s." % conversation_id)
@@ -87,10 +103,12 @@ class ChatService:
                    settings=None):
         """Store the user's message, start the answer; returns the stored user message.
 
-        `settings` (system prompt, temperature, max tokens, model) are stored on the
-        conversation first. Checks come first so that a refused request changes nothing.
+        `settings` (system prompt, temperature, max tokens, model, knowledge bases) are
+        stored on the conversation first. Checks come first so that a refused request changes
+        nothing.
         """
         self._check_free(conversation_id)
+        await self._check_bases(settings)
         exchange = await self.stores.messages.start_exchange(
             conversation_id, text, model, title_for(text), self.history_messages,
             settings=settings)
@@ -135,6 +153,13 @@ class ChatService:
         if row is None:
             raise ChatError("not_found", "No message with id %s." % message_id)
         return row
+
+    async def _check_bases(self, settings):
+        ids = (settings or {}).get("knowledge_base_ids") or []
+        missing = await self.stores.conversations.missing_knowledge_bases(ids)
+        if missing:
+            message = "No knowledge base with id %s." % ", ".join(str(i) for i in missing)
+            raise ChatError("invalid_fields", message, fields={"knowledgeBaseIds": [message]})
 
     def _check_free(self, conversation_id):
         if self.closing:
@@ -210,6 +235,9 @@ class ChatService:
             if generation.stop_reason is not None:
                 raise asyncio.CancelledError()
             messages = await self.prompt(history, conversation.get("system_prompt"))
+            if conversation.get("knowledge_base_ids"):
+                generation.hits = await self._retrieve(conversation, model, history, messages)
+                messages = with_sources(messages, prompting.sources_message(generation.hits))
             # None leaves the server's default; the client drops parameters that are None.
             stream = generation.stream = self.lmstudio.stream_completion(
                 messages, model=model, temperature=conversation.get("temperature"),
@@ -222,6 +250,8 @@ class ChatService:
                 generation.pending.append(chunk)
         except asyncio.CancelledError:
             generation.stop_reason = generation.stop_reason or "stopped"
+        except ChatError as e:  # the knowledge search failed; logged where it did
+            error = e
         except LMStudioError as e:
             # Expected (the model server is down, refused or broke off): one line, no traceback.
             logger.warning("the answer in conversation %s failed: %s",
@@ -236,6 +266,38 @@ class ChatService:
                 await stream.aclose()
         await self._finish(generation, stream, model, error)
 
+    async def _retrieve(self, conversation, model, history, messages):
+        """The passages of the conversation's knowledge bases for its latest question, as many
+        as fit beside the prompt and the answer; ChatError when the search fails."""
+        if self.knowledge is None:
+            raise ChatError("knowledge_unavailable", "This server has no knowledge search; "
+                            "remove the knowledge bases from the conversation.")
+        question = next((row.content for row in reversed(history) if row.role == "user"), "")
+        budget = await self._source_budget(model, messages, conversation.get("max_tokens"))
+        try:
+            return await self.knowledge.retrieve(conversation["knowledge_base_ids"], question,
+                                                 budget)
+        except Exception as e:  # noqa: BLE001 - the database or the index failed
+            logger.warning("knowledge search for conversation %s failed: %s",
+                           conversation["id"], e)
+            raise ChatError("knowledge_unavailable", "Searching the knowledge bases failed (%s);"
+                            " the question is kept, try again." % e, retryable=True) from e
+
+    async def _source_budget(self, model, messages, max_tokens):
+        context = None
+        try:
+            model = model or await self.lmstudio.default_model()
+            models = await self.lmstudio.list_models()
+            entry = next((m for m in models if m["id"] == model), None)
+            context = (entry or {}).get("max_context_length")
+        except LMStudioError:
+            pass    # the answer's own call says what is wrong with the server
+        context = context or ASSUMED_CONTEXT
+        used = sum(self.lmstudio.estimate_tokens(m["content"]) + 4 for m in messages)
+        used += self.lmstudio.estimate_tokens(prompting.CITE_INSTRUCTIONS) + 100
+        reserve = min(max_tokens or ANSWER_RESERVE, context // 2)
+        return max(MIN_SOURCE_TOKENS, min(MAX_SOURCE_TOKENS, context - used - reserve))
+
     def _publish_pending(self, generation):
         if generation.pending:
             chunk = "".join(generation.pending)
@@ -247,8 +309,9 @@ class ChatService:
         self._publish_pending(generation)
         complete = error is None and generation.stop_reason is None
         usage = (stream.usage if stream is not None else None) or {}
+        text = stream.text if stream is not None else ""
         values = {
-            "content": stream.text if stream is not None else "",
+            "content": text,
             "status": "complete" if complete else "incomplete",
             "model": (stream.model if stream is not None else None) or model,
             "finish_reason": (stream.finish_reason if stream is not None and complete
@@ -256,6 +319,8 @@ class ChatService:
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "error": getattr(error, "message", None) or (str(error) if error else None),
+            "citations": (None if generation.hits is None
+                          else prompting.citations(text, generation.hits)),
         }
         try:
             row = await self.stores.messages.finish(generation.message_id, values)
@@ -273,6 +338,15 @@ class ChatService:
                          "", True, origin=origin)
         if row is not None:
             self.hub.publish("chat:message", row, origin=origin)
+
+
+def with_sources(messages, sources):
+    """`messages` with `sources` (retrieved passages and how to cite them) at the end of the
+    system message; one is added when there is none."""
+    if messages and messages[0]["role"] == "system":
+        first = dict(messages[0], content=messages[0]["content"] + "\n\n" + sources)
+        return [first] + messages[1:]
+    return [{"role": "system", "content": sources}] + messages
 
 
 def title_for(text):

@@ -5,18 +5,40 @@ to the same message, and the old one stays. A user message edited and sent again
 message that names the one it revises (`edit_of`, always the first version). The prompt of
 a new answer follows the conversation's current path: the latest version of each user
 message and the latest answer to each (see `current_path`).
+
+A conversation may name knowledge bases (`knowledge_base_ids`, JSON text; read back as a
+list, [] for none); an answer written with them keeps what it cites (`citations`, JSON text;
+None for answers written without knowledge bases).
 """
+
+import json
 
 from orchestra.db import Row, utcnow
 from orchestra.store.base import TableStore
 
-SETTINGS = ("system_prompt", "temperature", "max_tokens", "model")
+SETTINGS = ("system_prompt", "temperature", "max_tokens", "model", "knowledge_base_ids")
 
 
 class ConversationStore(TableStore):
     table = "chat_conversations"
-    columns = ("title", "model", "system_prompt", "temperature", "max_tokens")
+    columns = ("title", "model", "system_prompt", "temperature", "max_tokens",
+               "knowledge_base_ids")
+    json_columns = ("knowledge_base_ids",)
     order_by = "updated_at DESC, id DESC"
+
+    def decode(self, row):
+        return decode_conversation(row)
+
+    async def missing_knowledge_bases(self, ids):
+        """Those of `ids` that name no knowledge base, in the order given."""
+        ids = [int(i) for i in ids or ()]
+        if not ids:
+            return []
+        rows = await self.db.query(
+            "SELECT id FROM knowledge_bases WHERE id IN (%s)" % ", ".join(["%s"] * len(ids)),
+            *ids)
+        found = {int(r.id) for r in rows}
+        return [i for i in ids if i not in found]
 
     async def touch(self, id):
         await self.db.execute(
@@ -45,7 +67,9 @@ class ConversationStore(TableStore):
 class MessageStore(TableStore):
     table = "chat_messages"
     columns = ("conversation_id", "role", "content", "model", "status", "prompt_tokens",
-               "completion_tokens", "finish_reason", "error", "reply_to", "edit_of")
+               "completion_tokens", "finish_reason", "error", "reply_to", "edit_of",
+               "citations")
+    json_columns = ("citations",)
     has_updated_at = False
 
     async def history(self, conversation_id, limit=50, before=None):
@@ -59,7 +83,7 @@ class MessageStore(TableStore):
             rows = await self.db.query(
                 "SELECT * FROM chat_messages WHERE conversation_id = %s AND id < %s"
                 " ORDER BY id DESC LIMIT %s", conversation_id, int(before), int(limit))
-        return rows[::-1]
+        return [self.decode(r) for r in rows[::-1]]
 
     async def add(self, conversation_id, role, content, **values):
         """Store a message and bump its conversation; returns the stored row."""
@@ -97,6 +121,8 @@ class MessageStore(TableStore):
                         regenerate, edit):
         now = utcnow()
         settings = {k: v for k, v in settings.items() if k in SETTINGS}
+        if settings.get("knowledge_base_ids") is not None:
+            settings["knowledge_base_ids"] = json.dumps(settings["knowledge_base_ids"])
         with conn.transaction():
             target = None
             if regenerate is not None or edit is not None:
@@ -113,8 +139,8 @@ class MessageStore(TableStore):
                 values = dict(settings, updated_at=now)
                 conn.execute("UPDATE chat_conversations SET %s WHERE id = %%s" % ", ".join(
                     "%s = %%s" % k for k in values), *values.values(), conversation_id)
-            conversation = conn.get("SELECT * FROM chat_conversations WHERE id = %s",
-                                    conversation_id)
+            conversation = decode_conversation(conn.get(
+                "SELECT * FROM chat_conversations WHERE id = %s", conversation_id))
             if conversation is None:
                 return None
             model = model or conversation.model
@@ -175,6 +201,13 @@ class MessageStore(TableStore):
             "UPDATE chat_messages SET status = %s, error = %s WHERE status = %s",
             "incomplete", "The server stopped while this answer was being written.",
             "streaming")
+
+
+def decode_conversation(row):
+    if row is not None:
+        ids = row.get("knowledge_base_ids")
+        row["knowledge_base_ids"] = json.loads(ids) if isinstance(ids, str) else (ids or [])
+    return row
 
 
 def current_path(rows, latest_version):

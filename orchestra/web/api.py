@@ -27,13 +27,20 @@ class ResourceMixin(LimitedBody):
         return getattr(self.stores, self.resource.store)
 
     async def check_parent(self, data):
-        """A child row (a message, a subtask, a source) must name a parent that exists."""
-        if self.resource.parent is None:
-            return
-        column, parent = self.resource.parent
-        if column in data and await getattr(self.stores, parent).get(data[column]) is None:
-            field = self.resource.create_schema().fields[column].data_key or column
-            raise ApiError(400, "Invalid input.", fields={field: ["No such record."]})
+        """A child row (a message, a subtask, a source) must name a parent that exists, and
+        a list of references (a conversation's knowledge bases) rows that exist."""
+        fields = self.resource.create_schema().fields
+        if self.resource.parent is not None:
+            column, parent = self.resource.parent
+            if column in data and await getattr(self.stores, parent).get(data[column]) is None:
+                raise ApiError(400, "Invalid input.",
+                               fields={fields[column].data_key or column: ["No such record."]})
+        for column, store in self.resource.references:
+            missing = [id for id in data.get(column) or ()
+                       if await getattr(self.stores, store).get(id) is None]
+            if missing:
+                raise ApiError(400, "Invalid input.", fields={fields[column].data_key or column: [
+                    "No such record: %s." % ", ".join(str(id) for id in missing)]})
 
     def load_input(self, schema):
         """The body validated by `schema`; fields another part of Orchestra owns are refused

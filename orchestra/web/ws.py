@@ -155,7 +155,7 @@ async def dispatch(socket, raw):
     except ProtocolError as e:
         socket.send_error_frame(e.code, e.message, frame.type, frame.id, e.fields)
     except ChatError as e:
-        socket.send_error_frame(e.code, e.message, frame.type, frame.id)
+        socket.send_error_frame(e.code, e.message, frame.type, frame.id, e.fields)
     except LMStudioError as e:
         socket.send_error_frame(error_code(e), e.message, frame.type, frame.id,
                                 extra=error_details(e))

@@ -9,6 +9,7 @@ import logging
 import time
 
 from orchestra import schemas
+from orchestra.services.chat import ChatError
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.web.ws_schemas import MessageFrameSchema
 
@@ -197,8 +198,8 @@ def collection_deferred():
 
 
 def error_code(error):
-    """The protocol's code of a model-server error (each error class names its own)."""
-    if isinstance(error, LMStudioError):
+    """The protocol's code of a model-server or chat error (each error class names its own)."""
+    if isinstance(error, (LMStudioError, ChatError)):
         return error.code
     return "internal_error"
 
@@ -208,4 +209,4 @@ def error_details(error):
     model-server error, and `promptTokens`, `contextLength` for context_too_long."""
     if isinstance(error, LMStudioError):
         return error.details()
-    return {"retryable": False}
+    return {"retryable": bool(getattr(error, "retryable", False))}

@@ -75,12 +75,16 @@ class ChatSettingsFields(Strict):
     max_tokens = fields.Integer(data_key="maxTokens", allow_none=True, strict=True,
                                 validate=validate.Range(1, 1_000_000))
     model = fields.String(allow_none=True, validate=validate.Length(max=NAME))
+    # The bases each question searches ([] or null: none); each must exist (invalid_fields).
+    knowledge_base_ids = schemas.knowledge_base_ids(allow_none=True)
 
     @post_load
     def blank_is_none(self, data, **kwargs):
         for key in ("system_prompt", "model"):
             if key in data and data[key] is not None and not data[key].strip():
                 data[key] = None
+        if "knowledge_base_ids" in data:
+            data["knowledge_base_ids"] = schemas.distinct(data["knowledge_base_ids"]) or []
         return data
 
 
@@ -89,6 +93,16 @@ class ChatSendSchema(Strict):
     conversation_id = conversation_id(required=False)
     model = model_name()
     settings = fields.Nested(ChatSettingsFields, load_default=None, allow_none=True)
+    knowledge_base_ids = schemas.knowledge_base_ids(allow_none=True)
+
+    @post_load
+    def bases_are_a_setting(self, data, **kwargs):
+        # Sent beside the message for convenience; stored like the other settings.
+        ids = data.pop("knowledge_base_ids", None)
+        if ids is not None:
+            data["settings"] = dict(data["settings"] or {},
+                                    knowledge_base_ids=schemas.distinct(ids))
+        return data
 
 
 class ChatSettingsSchema(ChatSettingsFields):
@@ -134,6 +148,7 @@ class ConversationSettingsSchema(Schema):
     system_prompt = fields.String(data_key="systemPrompt")
     temperature = fields.Float()
     max_tokens = fields.Integer(data_key="maxTokens")
+    knowledge_base_ids = fields.List(fields.Integer(), data_key="knowledgeBaseIds")
 
 
 class TaskSchema(Strict):

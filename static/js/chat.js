@@ -1,10 +1,12 @@
 // The Chat page: conversations, live answers over /ws, Stop, Check, regenerate (answers to
-// one message are kept side by side), edit and resend, copy, per-conversation settings, older
-// messages on scroll, drafts kept in the browser. Drawing a message is in chat_render.js
-// (model output goes through DOMPurify there).
+// one message are kept side by side), edit and resend, copy, per-conversation settings and
+// knowledge bases, older messages on scroll, drafts kept in the browser. Drawing a message
+// is in chat_render.js (model output goes through DOMPurify there); the knowledge-base
+// picker and the citation links are in chat_knowledge.js.
 
 import { api } from './common.js';
 import { checkAnswer } from './chat_check.js';
+import { CitationPanel, KnowledgePicker, linkCitations } from './chat_knowledge.js';
 import { formatLimitProblem, dropDraft, readDraft, writeDraft } from './chat_compose.js';
 import { Socket, describeStatus } from './socket.js';
 import { arrangeAnswers as arrange, button, copyAnswer, messageElement as element,
@@ -25,6 +27,10 @@ const searchBox = document.getElementById('conversation-search');
 const olderButton = document.getElementById('load-older');
 const settingsForm = document.getElementById('settings');
 const settingsNote = document.getElementById('settings-note');
+const citationPanel = new CitationPanel(document.getElementById('citation-panel'));
+const knowledge = new KnowledgePicker(
+  document.getElementById('kb-picker'), document.getElementById('kb-in-use'),
+  JSON.parse(root.dataset.knowledgeBaseIds || '[]'), saveKnowledgeBases);
 
 const HISTORY_PAGE = 50;
 const DRAFT_PREFIX = 'orchestra.chat.draft.';
@@ -113,6 +119,7 @@ function renderMessage(message) {
   const body = item.querySelector('.body');
   if (message.role === 'assistant') {
     renderMarkdown(body, message.content);
+    linkCitations(body, message.citations, (citation, link) => citationPanel.open(citation, link));
     if (message.status !== 'streaming') state.streaming.delete(message.id);
   } else {
     if (!item.querySelector('.edit-box')) body.textContent = message.content;
@@ -439,6 +446,15 @@ function showSettings(conversation) {
   if (conversation.temperature != null) summary.push(`temperature ${conversation.temperature}`);
   if (conversation.maxTokens != null) summary.push(`max ${conversation.maxTokens} tokens`);
   settingsNote.textContent = summary.length ? summary.join(', ') : 'server defaults';
+  if (conversation.knowledgeBaseIds) knowledge.set(conversation.knowledgeBaseIds);
+}
+
+// The bases chosen in the picker are stored with the conversation at once; a new
+// conversation's go with its first message (as every message carries them).
+function saveKnowledgeBases(ids) {
+  if (!state.conversationId) return;
+  sendChecked('chat:settings', { conversationId: state.conversationId, knowledgeBaseIds: ids },
+    '');
 }
 
 function saveSettings() {
@@ -500,7 +516,7 @@ form.addEventListener('submit', (event) => {
   event.preventDefault();
   const text = input.value;
   if (!text.trim()) return;
-  const data = { message: text };
+  const data = { message: text, knowledgeBaseIds: knowledge.selected() };
   if (state.conversationId) {
     data.conversationId = state.conversationId;
   } else {
@@ -600,5 +616,6 @@ socket.onStatus((status, detail) => {
 
 restoreDraft();
 loadModels();
+knowledge.load();
 socket.start();
 if (state.conversationId) setTimeout(() => { if (!socket.isOpen) loadHistory(); }, 1500);

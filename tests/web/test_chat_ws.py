@@ -162,7 +162,8 @@ async def test_settings_are_stored_and_honoured(ws_connect, app, fake_lmstudio):
     assert reply["id"] == "s"
     assert reply["data"] == {
         "conversationId": conversation_id, "title": "Hello", "model": "qwen2.5-7b-instruct",
-        "systemPrompt": "Answer in French.", "temperature": 0.2, "maxTokens": 64}
+        "systemPrompt": "Answer in French.", "temperature": 0.2, "maxTokens": 64,
+        "knowledgeBaseIds": []}
     seen = await expect(other, "chat:settings")  # the other tab showing it hears of it
     assert "id" not in seen and seen["data"]["maxTokens"] == 64
     stored = await app.settings["stores"].conversations.get(conversation_id)

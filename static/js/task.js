@@ -53,7 +53,8 @@ function verdictBlock(v, score) {
 }
 
 // The knowledge-base passages a subtask was shown, numbered as in its prompt, each a link
-// to the passage on its source's page.
+// to the passage on its source's page (a title heading that repeats the source's title is
+// said once, as in the prompt).
 function passagesBlock(v) {
   if (!Array.isArray(v?.sources)) return null;
   const box = el('div', { class: 'passages' });
@@ -65,10 +66,13 @@ function passagesBlock(v) {
   const cited = v.sources.filter((p) => p.cited).length;
   box.append(el('strong', { text: 'Passages shown:' }),
     document.createTextNode(` ${v.sources.length}${cited ? `, ${cited} cited` : ''}`));
+  const plain = (text) => String(text ?? '').trim().toLowerCase();
   box.append(el('ol', {}, ...v.sources.map((p) => {
     const href = `/knowledge-bases/${p.knowledgeBaseId}/sources/${p.sourceId}#chunk-${p.chunkId}`;
+    let path = p.headingPath || [];
+    if (path.length && plain(path[0]) === plain(p.sourceTitle)) path = path.slice(1);
     const item = el('li', { value: String(p.n), ...(p.cited ? { class: 'cited' } : {}) },
-      el('a', { href, text: [p.sourceTitle, ...(p.headingPath || [])].join(' › ') }));
+      el('a', { href, text: [p.sourceTitle, ...path].join(' › ') }));
     if (p.cited) item.append(' ', el('span', { class: 'muted', text: 'cited' }));
     return item;
   })));

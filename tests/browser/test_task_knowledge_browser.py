@@ -5,7 +5,8 @@ import pytest
 
 from tests.browser.conftest import page_errors
 
-SENCHA = "Sencha is steamed soon after picking. A cup of sencha holds about 30 mg of caffeine."
+SENCHA = ("# Sencha\n\n"   # a title heading: the link names the source once
+          "Sencha is steamed soon after picking. A cup of sencha holds about 30 mg of caffeine.")
 STEAMED = "Sencha is steamed soon after picking."
 ANSWER = "A cup of sencha holds about 30 mg of caffeine [1]. " + STEAMED
 

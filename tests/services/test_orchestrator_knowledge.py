@@ -106,7 +106,7 @@ async def test_each_step_is_shown_only_the_passages_retrieved_for_it(
     assert first["verdict"]["sources"][0]["chunkId"] == hits[0]["chunk_id"]
     # The page lists them, each a link to the passage on its source's page.
     page = (await fetch("/tasks/%d" % task["id"])).text
-    link = '<a href="/knowledge-bases/%d/sources/%d#chunk-%d">Sencha' % (
+    link = '<a href="/knowledge-bases/%d/sources/%d#chunk-%d">Sencha</a>' % (
         base_id, ids["Sencha"], first["verdict"]["sources"][0]["chunkId"])
     assert "Passages shown:" in page and link in page
 

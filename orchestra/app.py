@@ -124,7 +124,8 @@ def wire_orchestrator(settings):
     services, config = settings["services"], settings["config"]
     if "orchestrator" not in services:
         services["orchestrator"] = Orchestrator(settings["stores"], settings["lmstudio"],
-                                                max_model_calls=config.max_model_calls)
+                                                max_model_calls=config.max_model_calls,
+                                                knowledge=services["knowledge"])
     orchestrator = services["orchestrator"]
     services.setdefault("checker", orchestrator.detector)
     orchestrator.set_broadcast_callback(functools.partial(settings["hub"].publish, "task:update"))

@@ -5,7 +5,9 @@ own); every state change is written to the store first and then announced throug
 broadcast callback as (task_id, event, task=row, subtask=row), with rows read after the change
 under a per-task lock, so each announcement carries the task as it is when sent. Model calls
 from all jobs (and from the checker) share one ModelGate, so the limit on concurrent calls
-holds across tasks and the waiting line is visible.
+holds across tasks and the waiting line is visible. A task with a knowledge base gets, per
+subtask, the passages the knowledge service retrieves for it, and its check grounds the answer
+in exactly those (orchestrator_run.py).
 """
 
 import asyncio
@@ -44,9 +46,10 @@ class OrchestratorError(Exception):
 
 class Orchestrator(ReviewMixin, SubtaskRunner):
     def __init__(self, stores, lmstudio, *, max_model_calls=2, detector=None, check_samples=2,
-                 retries=2, retry_backoff=0.5, plan_attempts=3):
+                 retries=2, retry_backoff=0.5, plan_attempts=3, knowledge=None):
         self.stores = stores
         self.lmstudio = lmstudio
+        self.knowledge = knowledge   # KnowledgeService: tasks with a knowledge base need it
         self.gate = ModelGate(max_model_calls)
         self.gate.on_change = self._queue_changed
         self.detector = detector or HallucinationDetector(lmstudio, gate=self.gate)
@@ -357,10 +360,13 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
         """(subtasks, note): a valid plan, or one subtask and a note saying why."""
         instructions = await self.stores.instructions.active()
         reference = await self._reference(task)
+        excerpt = None
         if reference:
-            reference = dict(reference, text=self.lmstudio.truncate_to_context(
-                reference["text"], PLAN_EXCERPT_TOKENS))
-        messages = plan_messages(task, instructions, reference)
+            text = await self.stores.knowledge_bases.text(reference["id"])
+            if text.strip():
+                excerpt = dict(reference, text=self.lmstudio.truncate_to_context(
+                    text, PLAN_EXCERPT_TOKENS))
+        messages = plan_messages(task, instructions, excerpt)
         model = await self._choose_model(task, None, "chat")
         label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
                  "rows": (task, None)}

@@ -121,7 +121,7 @@ def normalize_kind(kind):
 
 def plan_messages(task, instructions=(), excerpt=None):
     """The planning request; `excerpt` ({"name", "text"}) is the start of the task's
-    knowledge base, which every step will be given."""
+    knowledge base, whose passages about each step that step will be given."""
     kinds = "\n".join("  %s: %s" % (kind, KIND_MEANINGS[kind]) for kind in KINDS)
     system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=kinds)
     if instructions:
@@ -131,8 +131,9 @@ def plan_messages(task, instructions=(), excerpt=None):
     if task.get("description"):
         user += "\n\n%s" % task["description"]
     if excerpt:
-        user += ('\n\nEvery subtask will be given the knowledge base "%s" as reference. '
-                 "It begins:\n%s" % (excerpt["name"], excerpt["text"]))
+        user += ('\n\nEach subtask will be given the passages of the knowledge base "%s" '
+                 "that its title and instructions are about, so name in them what it needs. "
+                 "The knowledge base begins:\n%s" % (excerpt["name"], excerpt["text"]))
     user += step_hint(task["title"])
     examples = []
     for example, subtasks in PLAN_EXAMPLES:

@@ -1,8 +1,15 @@
-"""Prompts for subtasks: a planned step with the results it builds on, or a workflow step."""
+"""Prompts for subtasks: a planned step with the results it builds on, or a workflow step.
+
+A task with a knowledge base gives each step the passages retrieved for it, numbered as
+sources to cite (knowledge/prompting.py), in the share of the window that each earlier result
+gets: `step_share` and `workflow_share` say how many tokens that is, before retrieval.
+"""
 
 import logging
 
 from orchestra.services import templating
+from orchestra.services.hallucination.knowledge_sources import listing
+from orchestra.services.knowledge import prompting
 
 logger = logging.getLogger(__name__)
 
@@ -10,9 +17,6 @@ DEFAULT_CONTEXT = 4096
 STEP_SYSTEM = ("You are doing one step of a larger task. Do this step only and answer with "
                "its result, without repeating the instructions.")
 RESERVED = ("previous",)
-REFERENCE_START = ('Reference material from the knowledge base "%s" (rely on it for facts; '
-                   "do not state figures or names it does not support):\n<<<REFERENCE")
-REFERENCE_END = "REFERENCE>>>"
 
 
 class WorkflowInputError(ValueError):
@@ -39,17 +43,21 @@ def budget_each(lmstudio, context_length, fixed_text, count):
     return max(64, spare // max(1, count))
 
 
-def reference_section(lmstudio, reference, max_tokens):
-    """A knowledge base's text ({"name", "text"}) as a delimited part of a prompt, cut to
-    `max_tokens` so that it shares the window with the rest."""
-    text = lmstudio.truncate_to_context(reference["text"], max_tokens)
-    return "%s\n%s\n%s" % (REFERENCE_START % reference["name"], text, REFERENCE_END)
+def passage_query(task, subtask):
+    """What a step's passages are searched for: its title and instructions, then the task's
+    title (a step's own words name what it needs; the task's keep it on topic)."""
+    return "\n".join(part for part in (subtask["title"], subtask.get("description"),
+                                        task["title"]) if part)
 
 
-def step_messages(lmstudio, task, subtask, earlier, instructions, context_length,
-                  reference=None):
-    """Messages for a planned subtask; `earlier` maps position -> finished subtask row, and
-    `reference` ({"name", "text"}) is the task's knowledge base, if any."""
+def shown_sources(hits, answer=None):
+    """The passages a step was shown, as its report lists them; with the answer, which it
+    cites."""
+    used = {c["n"] for c in prompting.citations(answer, hits)} if answer else set()
+    return [dict(item, cited=item["n"] in used) for item in listing(hits)]
+
+
+def _step_parts(lmstudio, task, subtask, earlier, context_length, with_passages):
     deps = [earlier[p] for p in subtask["depends_on"] or [] if p in earlier]
     head = "Overall task: %s" % task["title"]
     if task.get("description"):
@@ -57,11 +65,26 @@ def step_messages(lmstudio, task, subtask, earlier, instructions, context_length
     step = "Your step: %s" % subtask["title"]
     if subtask.get("description"):
         step += "\n%s" % subtask["description"]
+    # The passages take one share of the window, like each earlier result.
+    fixed = head + step + (prompting.CITE_INSTRUCTIONS if with_passages else "")
+    each = budget_each(lmstudio, context_length, fixed, len(deps) + with_passages)
+    return head, step, deps, each
+
+
+def step_share(lmstudio, task, subtask, earlier, context_length):
+    """Tokens a planned step's passages may take."""
+    return _step_parts(lmstudio, task, subtask, earlier, context_length, True)[3]
+
+
+def step_messages(lmstudio, task, subtask, earlier, instructions, context_length, hits=None):
+    """Messages for a planned subtask; `earlier` maps position -> finished subtask row, and
+    `hits` are the passages retrieved for it from the task's knowledge base (None without
+    one; [] when none matched: the step is told so)."""
+    head, step, deps, each = _step_parts(lmstudio, task, subtask, earlier, context_length,
+                                         hits is not None)
     parts = [head]
-    # The base's text takes one share of the window, like each earlier result.
-    each = budget_each(lmstudio, context_length, head + step, len(deps) + bool(reference))
-    if reference:
-        parts.append(reference_section(lmstudio, reference, each))
+    if hits is not None:
+        parts.append(prompting.sources_message(hits))
     if deps:
         parts.append("Results of the steps this one builds on:")
         parts.extend("## %s\n%s" % (d["title"], lmstudio.truncate_to_context(d["result"] or "",
@@ -72,10 +95,7 @@ def step_messages(lmstudio, task, subtask, earlier, instructions, context_length
         {"role": "user", "content": "\n\n".join(parts)}]
 
 
-def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_length,
-                           reference=None):
-    """Messages for a workflow step: its prompt with {{previous}} and {{<step name>}} filled,
-    after the task's knowledge base (`reference`) when it has one."""
+def _workflow_parts(lmstudio, subtask, earlier, context_length, with_passages):
     body = subtask["description"] or ""
     names = [n for n in templating.variables(body)]
     done = sorted(earlier.values(), key=lambda s: s["position"])
@@ -84,12 +104,27 @@ def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_len
     if before:
         values["previous"] = before[-1]["result"] or ""
     used = [n for n in names if n in values]
-    each = budget_each(lmstudio, context_length, body, len(used) + bool(reference))
+    fixed = body + (prompting.CITE_INSTRUCTIONS if with_passages else "")
+    each = budget_each(lmstudio, context_length, fixed, len(used) + with_passages)
+    return body, values, used, each
+
+
+def workflow_share(lmstudio, subtask, earlier, context_length):
+    """Tokens a workflow step's passages may take."""
+    return _workflow_parts(lmstudio, subtask, earlier, context_length, True)[3]
+
+
+def workflow_step_messages(lmstudio, subtask, earlier, instructions, context_length,
+                           hits=None):
+    """Messages for a workflow step: its prompt with {{previous}} and {{<step name>}} filled,
+    after the passages retrieved for it (`hits`) when the task has a knowledge base."""
+    body, values, used, each = _workflow_parts(lmstudio, subtask, earlier, context_length,
+                                               hits is not None)
     if used:
         values = {n: lmstudio.truncate_to_context(values[n], each) for n in used}
     content = templating.render(body, values)
-    if reference:
-        content = reference_section(lmstudio, reference, each) + "\n\n" + content
+    if hits is not None:
+        content = prompting.sources_message(hits) + "\n\n" + content
     return system_message(instructions) + [{"role": "user", "content": content}]
 
 
@@ -111,6 +146,9 @@ def check_feedback(report):
         lines.append('- "%s": %s' % (flag["sentence"], flag["reason"]))
     for problem in report["problems"]:
         lines.append("- %s" % problem["message"])
+    if any(flag.get("code") == "uncited" for flag in report["flags"]):
+        lines.append("Cite the numbered source of each statement as [n]; where no source "
+                     "gives it, say that it is %s." % prompting.NOT_FOUND_PHRASE)
     lines.append("Answer again. Keep only what you are sure of; correct or leave out the rest.")
     return "\n".join(lines)
 

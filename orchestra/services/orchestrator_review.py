@@ -10,6 +10,7 @@ import re
 
 from orchestra.db import utcnow
 from orchestra.services import orchestrator_prompts as prompts
+from orchestra.services.knowledge import prompting
 from orchestra.services.lmstudio import LMStudioError
 
 logger = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ def echoes_feedback(answer, report):
     header = feedback.splitlines()[0].rstrip(":").lower()
     if header in (answer or "").lower():
         return True
+    # Nor does the answer the feedback invites: that it is not in the knowledge base.
     quoted = {flag["sentence"] for flag in report.get("flags") or []}
     own = feedback
-    for sentence in quoted:
+    for sentence in quoted | {prompting.NOT_FOUND_PHRASE}:
         own = own.replace(sentence, " ")
     answer_shingles = shingles(answer)
     if not answer_shingles:
@@ -139,9 +141,9 @@ class ReviewMixin:
             raise
 
     async def _improve(self, task, subtask, messages, model, earlier, finished, label, usage,
-                       reference):
+                       hits):
         """(text, report) for a retry with feedback: a failed call fails the subtask."""
-        check = self._checker(task, subtask, messages, model, finished, label, reference)
+        check = self._checker(task, subtask, messages, model, finished, label, hits)
         return await self._reask(task, subtask, messages, model, earlier, check, label, usage,
                                  started=True)
 

@@ -98,25 +98,41 @@ class SubtaskRunner:
                                                  + elapsed})
 
     async def _reference(self, task):
-        """The task's knowledge base as {"name", "text"}; None without one (or when none of
-        its sources is ready: an empty base grounds nothing)."""
+        """The task's knowledge base as {"id", "name"}; None without one."""
         if task.get("knowledge_base_id") is None:
             return None
         base = await self.stores.knowledge_bases.get(task["knowledge_base_id"])
-        text = await self.stores.knowledge_bases.text(base["id"]) if base else ""
-        return {"name": base["name"], "text": text} if text.strip() else None
+        if base is None:
+            return None
+        if self.knowledge is None:
+            raise self._refuse("Task %d draws on a knowledge base, but knowledge retrieval "
+                               "is not running." % task["id"])
+        return {"id": base["id"], "name": base["name"]}
+
+    async def _passages(self, task, subtask, finished, context, reference):
+        """The chunks of the task's knowledge base retrieved for this subtask, best first,
+        within the share of the prompt each earlier result gets; None without a base."""
+        if reference is None:
+            return None
+        if task["workflow_id"] is not None:
+            share = prompts.workflow_share(self.lmstudio, subtask, finished, context)
+        else:
+            share = prompts.step_share(self.lmstudio, task, subtask, finished, context)
+        return await self.knowledge.retrieve([reference["id"]],
+                                             prompts.passage_query(task, subtask), share)
 
     async def _run_subtask(self, task, subtask, finished, instructions, reference):
         """Ask for one subtask's answer (and check it); its row as it ends."""
         task_id, sub_id = task["id"], subtask["id"]
         model = await self._choose_model(task, subtask, model_task_type(subtask["kind"]))
         context = await self._context_length(model)
+        hits = await self._passages(task, subtask, finished, context, reference)
         if task["workflow_id"] is not None:
             messages = prompts.workflow_step_messages(self.lmstudio, subtask, finished,
-                                                      instructions, context, reference)
+                                                      instructions, context, hits)
         else:
             messages = prompts.step_messages(self.lmstudio, task, subtask, finished,
-                                             instructions, context, reference)
+                                             instructions, context, hits)
         label = {"task_id": task_id, "subtask_id": sub_id, "title": subtask["title"]}
         began = time.monotonic()
         usage = {"prompt_tokens": 0, "completion_tokens": 0}
@@ -125,7 +141,7 @@ class SubtaskRunner:
         try:
             if earlier is not None:
                 text, report = await self._improve(task, subtask, messages, model, earlier,
-                                                   finished, label, usage, reference)
+                                                   finished, label, usage, hits)
                 attempts += report.get("reasked", 0)
             else:
                 result = await self._call(label, messages, model, started=True)
@@ -136,7 +152,7 @@ class SubtaskRunner:
                 text, report = result["text"], None
                 if task["check_answers"]:
                     text, report = await self._checked(task, subtask, messages, result,
-                                                       finished, label, usage, reference)
+                                                       finished, label, usage, hits)
                     attempts += report.get("reasked", 0)
         except (LMStudioError, EmptyAnswer) as error:
             logger.warning("task %s: subtask %s failed: %s", task_id, sub_id, error.message)
@@ -149,44 +165,52 @@ class SubtaskRunner:
         # An answer whose check is not "ok" (suspect, hallucinated, or nothing could check
         # it) is kept, but waits for the user: accept, edit or retry it.
         review = report is not None and report["verdict"] != OK
+        if report is None and hits is not None:
+            # Unchecked, the report only lists the passages the answer was written from.
+            report = {"sources": prompts.shown_sources(hits, text)}
         return await self._set_subtask(
             task_id, sub_id, "subtask_needs_review" if review else "subtask_completed",
             status="needs_review" if review else "completed", result=text,
             attempts=attempts, completed_at=utcnow(), error=None,
-            verdict=report, score=report["score"] if report else None,
+            verdict=report, score=report.get("score") if report else None,
             **self._spent(began, usage))
 
-    def _checker(self, task, subtask, messages, model, finished, label, reference):
+    def _checker(self, task, subtask, messages, model, finished, label, hits):
         """check(text, finish_reason) -> report, stored on the subtask as it comes.
 
-        Answers are grounded in the task's knowledge base (whatever their kind) when it has
-        one; summaries and translations in their input: the task's description and the
-        results they build on."""
+        With a knowledge base, answers (whatever their kind) are grounded in exactly the
+        passages they were shown (`hits`, sources [1].. in that order, so a claim's evidence
+        `source` + 1 is the passage's number) and the task's description and the results
+        they build on, and their factual sentences must cite the passages; the report lists
+        the passages (`sources`). Without one, summaries and translations are grounded in
+        that input."""
         kind = subtask["kind"] or "answer"
-        sources = None
-        if reference or kind in ("summarize", "translate"):
+        sources = cited = None
+        if hits is not None or kind in ("summarize", "translate"):
             sources = [task["description"] or ""] + [
                 finished[p]["result"] or "" for p in subtask["depends_on"] or []
                 if p in finished]
-            if reference:
-                sources.insert(0, reference["text"])
+        if hits is not None:
+            sources = [hit["text"] for hit in hits] + sources
+            cited = len(hits)
         check_label = dict(label, check=True)
 
         async def check(text, finish_reason):
             report = await self.detector.check(
                 text, messages=messages, sources=sources, samples=self.check_samples,
-                model=model, finish_reason=finish_reason, label=check_label, kind=kind)
+                model=model, finish_reason=finish_reason, label=check_label, kind=kind,
+                cited=cited)
+            if hits is not None:
+                report["sources"] = prompts.shown_sources(hits, text)
             await self._set_subtask(task["id"], subtask["id"], "checked", verdict=report,
                                     score=report["score"])
             return report
 
         return check
 
-    async def _checked(self, task, subtask, messages, result, finished, label, usage,
-                       reference):
+    async def _checked(self, task, subtask, messages, result, finished, label, usage, hits):
         """(final text, report): check the answer; re-ask once, with the flags, unless ok."""
-        check = self._checker(task, subtask, messages, result["model"], finished, label,
-                              reference)
+        check = self._checker(task, subtask, messages, result["model"], finished, label, hits)
         report = await check(result["text"], result["finish_reason"])
         if report["verdict"] == OK or not (report["flags"] or report["problems"]):
             return result["text"], report   # an unchecked answer has no feedback to act on

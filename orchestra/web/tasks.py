@@ -7,6 +7,7 @@ import tornado.web
 from marshmallow import Schema, fields, validate, RAISE
 
 from orchestra import schemas
+from orchestra.services.hallucination.knowledge_sources import listing, passages_about
 from orchestra.services.orchestrator_prompts import WorkflowInputError
 from orchestra.web import api
 from orchestra.web.base import ApiError, ApiHandler
@@ -171,27 +172,30 @@ class WorkflowRunApi(TaskApiMixin, ApiHandler):
 
 
 class CheckApi(LimitedBody, ApiHandler):
-    """Run the hallucination detector on a text, or on a stored assistant message; a
-    knowledge base's text joins the sources it is grounded in."""
+    """Run the hallucination detector on a text, or on a stored assistant message; with a
+    knowledge base, the passages of it about the text's sentences join the sources (listed
+    in the report's `sources`)."""
 
     async def post(self):
         data = self.load(CheckSchema())
         text, question, model = data["text"], data["question"], data["model"]
-        sources = data["sources"]
-        if await require_knowledge_base(self.stores, data) is not None:
-            sources = sources + [await self.stores.knowledge_bases.text(
-                data["knowledge_base_id"])]
+        base = await require_knowledge_base(self.stores, data)
         if data["message_id"] is not None:
             text, asked, used = await self.message_and_question(data["message_id"])
             question, model = question or asked, model or used
         elif not (text or "").strip():
             raise ApiError(400, "Invalid input.", fields={"text": ["Give a text or a messageId."]})
+        sources, hits = [s for s in data["sources"] if s.strip()], None  # numbered as used
+        if base is not None:
+            hits = await passages_about(self.services["knowledge"], [base["id"]], text)
         samples = data["samples"]
         if samples is None and not question:
             samples = 0
         report = await self.services["checker"].check(
-            text, question=question, sources=sources, samples=samples, model=model,
-            kind=data["kind"], expect_json=data["expect_json"])
+            text, question=question, sources=sources + [h["text"] for h in hits or []],
+            samples=samples, model=model, kind=data["kind"], expect_json=data["expect_json"])
+        if hits is not None:
+            report["sources"] = listing(hits, first=len(sources) + 1)
         self.write_json(report)
 
     async def message_and_question(self, message_id):

@@ -25,7 +25,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function verdictBlock(v, score) {
-  if (!v) return null;
+  if (!v?.verdict) return null; // an unchecked answer's report lists its passages only
   const shown = score ?? v.score;
   let line = ` score ${Number(shown).toFixed(2)}`;
   if (v.samples) line += `, ${v.samples} samples`;
@@ -37,7 +37,7 @@ function verdictBlock(v, score) {
     el('strong', { text: 'Check: ' }), badge(v.verdict), document.createTextNode(line));
   if (v.reason) box.append(el('p', { class: 'muted', text: v.reason }));
   const items = [
-    ...(v.flags || []).map((f) => el('li', {},
+    ...(v.flags || []).map((f) => el('li', f.code ? { 'data-code': f.code } : {},
       document.createTextNode(`“${f.sentence}” — ${f.reason} `),
       el('span', { class: 'muted', text: `(${f.method})` }))),
     ...(v.problems || []).map((p) => el('li', { text: p.message })),
@@ -49,6 +49,33 @@ function verdictBlock(v, score) {
     box.append(el('details', {}, el('summary', { text: 'The model’s answer' }),
       el('div', { class: 'result-text', text: v.original })));
   }
+  return box;
+}
+
+// The knowledge-base passages a subtask was shown, numbered as in its prompt, each a link
+// to the passage on its source's page (a title heading that repeats the source's title is
+// said once, as in the prompt).
+function passagesBlock(v) {
+  if (!Array.isArray(v?.sources)) return null;
+  const box = el('div', { class: 'passages' });
+  if (!v.sources.length) {
+    box.append(el('span', { class: 'muted',
+      text: 'No passage of the knowledge base matched this step.' }));
+    return box;
+  }
+  const cited = v.sources.filter((p) => p.cited).length;
+  box.append(el('strong', { text: 'Passages shown:' }),
+    document.createTextNode(` ${v.sources.length}${cited ? `, ${cited} cited` : ''}`));
+  const plain = (text) => String(text ?? '').trim().toLowerCase();
+  box.append(el('ol', {}, ...v.sources.map((p) => {
+    const href = `/knowledge-bases/${p.knowledgeBaseId}/sources/${p.sourceId}#chunk-${p.chunkId}`;
+    let path = p.headingPath || [];
+    if (path.length && plain(path[0]) === plain(p.sourceTitle)) path = path.slice(1);
+    const item = el('li', { value: String(p.n), ...(p.cited ? { class: 'cited' } : {}) },
+      el('a', { href, text: [p.sourceTitle, ...path].join(' › ') }));
+    if (p.cited) item.append(' ', el('span', { class: 'muted', text: 'cited' }));
+    return item;
+  })));
   return box;
 }
 
@@ -117,7 +144,7 @@ function subtaskItem(s) {
     s.description ? el('div', { class: 'instructions', text: s.description }) : null,
     s.result ? el('div', { class: 'result-text', text: s.result }) : null,
     s.error ? el('p', { class: 'error', text: s.error }) : null,
-    verdictBlock(s.verdict, s.score));
+    verdictBlock(s.verdict, s.score), passagesBlock(s.verdict));
   if (s.status === 'needs_review') item.append(reviewActions(s));
   if (['failed', 'skipped'].includes(s.status)) {
     const button = el('button', { type: 'button', class: 'secondary', text: 'Retry' });

@@ -340,8 +340,9 @@ async def test_a_translation_or_summary_without_its_input_is_unchecked(detector,
 
 
 @pytest.mark.gen_test
-async def test_sources_are_indexed_off_the_ioloop_and_once(detector, monkeypatch):
+async def test_sources_are_indexed_off_the_ioloop_and_parsed_once(detector, monkeypatch):
     from orchestra.services.hallucination import detector as module
+    from orchestra.services.hallucination.evidence import CACHE
     threads, ground = [], module.HallucinationDetector.ground
 
     def watched(claims, sources, kind):
@@ -349,8 +350,93 @@ async def test_sources_are_indexed_off_the_ioloop_and_once(detector, monkeypatch
         return ground(claims, sources, kind)
 
     monkeypatch.setattr(module.HallucinationDetector, "ground", staticmethod(watched))
-    module.evidence_for.cache_clear()
+    CACHE.clear()
     for text in (ANSWER, "The Eiffel Tower is 412 metres tall."):
         await detector.check(text, sources=[SOURCE], judge=False)
     assert len(threads) == 2 and all(name.startswith("checker") for name in threads)
-    assert module.evidence_for.cache_info().misses == 1   # the second check reused the index
+    assert (CACHE.misses, CACHE.hits) == (1, 1)   # the second check reused the parsed text
+    # Each text is parsed once, whatever list it comes in: a subtask's passages overlap
+    # another's, and each check numbers its own sources.
+    report = await detector.check("The Eiffel Tower is 330 metres tall.", judge=False,
+                                  sources=["Paris is in France.", SOURCE])
+    assert (CACHE.misses, CACHE.hits) == (2, 2)
+    assert report["verdict"] == "ok" and report["claims"][0]["evidence"][0]["source"] == 1
+
+
+def test_the_passage_cache_keeps_a_budget_of_characters():
+    from orchestra.services.hallucination.evidence import Evidence, PassageCache
+    cache = PassageCache(chars=800)
+    texts = ["Source number %d says the tower is %d metres tall. %s" % (i, 300 + i, "x" * 20)
+             for i in range(12)]
+    for text in texts:
+        Evidence([text], cache=cache)
+    assert cache.size <= 800 and cache.misses == 12
+    Evidence([texts[-1]], cache=cache)
+    Evidence([texts[0]], cache=cache)       # the oldest was dropped
+    assert (cache.hits, cache.misses) == (1, 13)
+    Evidence(["A long text. " * 10], cache=cache)   # past an eighth of the budget: not kept
+    assert "A long text. " * 10 not in cache._texts
+
+
+def test_citation_markers_are_not_figures():
+    from orchestra.services.hallucination import split_claims
+    claims = split_claims("- A cup holds about 30 mg of caffeine [1][2]. Sencha is steamed "
+                          "[2, 3]; it was first grown in 1738. [4] The year [2024] stays.")
+    assert [c["text"] for c in claims] == [
+        "A cup holds about 30 mg of caffeine.", "Sencha is steamed",
+        "it was first grown in 1738.", "The year [2024] stays."]
+
+
+CITED_SOURCES = ["A cup of sencha holds about 30 mg of caffeine.",
+                 "Sencha is steamed soon after picking."]
+
+
+@pytest.mark.gen_test
+async def test_an_answer_from_numbered_passages_must_cite_them(detector):
+    cited = await detector.check(
+        "A cup of sencha holds about 30 mg of caffeine [1]. Sencha is steamed soon after "
+        "picking. [2]", sources=CITED_SOURCES + ["Write about sencha."], cited=2, judge=False)
+    assert cited["verdict"] == "ok" and cited["flags"] == [] and cited["checks"]["uncited"] == 0
+    assert cited["checks"]["grounding"] == 1     # the markers are not read as figures
+    uncited = await detector.check(
+        "A cup of sencha holds about 30 mg of caffeine [1]. Sencha is steamed soon after "
+        "picking.", sources=CITED_SOURCES + ["Write about sencha."], cited=2, judge=False)
+    assert uncited["verdict"] == "suspect" and uncited["score"] < cited["score"]
+    assert uncited["checks"]["grounding"] == 1   # right, but nobody can trace it
+    assert uncited["flags"] == [{"sentence": "Sencha is steamed soon after picking.",
+                                 "reason": "Cites no source, though [2] supports it.",
+                                 "method": "citation", "code": "uncited"}]
+    # Without `cited` nothing asks for markers.
+    plain = await detector.check("Sencha is steamed soon after picking.",
+                                 sources=CITED_SOURCES, judge=False)
+    assert plain["verdict"] == "ok" and "uncited" not in plain["checks"]
+
+
+@pytest.mark.gen_test
+async def test_what_rests_on_the_tasks_own_inputs_needs_no_marker(detector):
+    earlier = "There are 12 tins of sencha in the shop."
+    report = await detector.check(
+        "The shop keeps 12 tins of sencha. Each cup holds about 30 mg of caffeine.",
+        sources=CITED_SOURCES + ["Write about sencha.", earlier], cited=2, judge=False)
+    assert [f["sentence"] for f in report["flags"]] == [
+        "Each cup holds about 30 mg of caffeine."]
+    none_matched = await detector.check(
+        "Sencha has 80 mg of caffeine per cup. It is not in the knowledge base otherwise.",
+        sources=["Write about sencha."], cited=0, judge=False)
+    assert [(f["sentence"], f["reason"]) for f in none_matched["flags"]
+            if f.get("code") == "uncited"] == [(
+                "Sencha has 80 mg of caffeine per cup.",
+                "States a fact, but no passage of the knowledge base matched this step.")]
+    creative = await detector.check("Steam rises at 80 degrees over Shizuoka fields.",
+                                    kind="creative", sources=CITED_SOURCES, cited=2)
+    assert creative["flags"] == [] and "uncited" not in creative["checks"]
+
+
+@pytest.mark.gen_test
+async def test_saying_the_knowledge_base_lacks_it_is_no_claim(detector):
+    report = await detector.check(
+        "The knowledge base does not say how gyokuro is shaded; its caffeine is not in the "
+        "knowledge base. Gyokuro is shaded for 20 days.",
+        sources=["Write about gyokuro."], cited=0, judge=False)
+    assert [c["text"] for c in report["claims"]] == ["Gyokuro is shaded for 20 days."]
+    assert [f["sentence"] for f in report["flags"]] == ["Gyokuro is shaded for 20 days."] * 2

@@ -2,7 +2,10 @@
 
 Markdown is read, not checked: code blocks, headings, table rules, bold labels and lines that
 only introduce a list are not claims; bullets, emphasis, links and inline code are unwrapped
-to their text. Courtesy sentences ("I hope this helps.") and questions are not claims either.
+to their text. Citation markers ([1], [1, 3], [2-4]) name sources, so they are dropped: read as
+figures, they would be "numbers the sources do not give". Courtesy sentences ("I hope this
+helps."), questions, and clauses about the sources themselves ("that is not in the knowledge
+base", as an answer over a knowledge base is asked to say) are not claims either.
 """
 
 import logging
@@ -21,6 +24,8 @@ _EMPHASIS = re.compile(r"(\*\*|__|\*|(?<!\w)_(?=\S))")
 _LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_\n]{1,40}?(?::(?:\*\*|__)|(?:\*\*|__):)\s*")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _BOLD_LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_]{1,60}?)(?:\*\*|__)\s*:?\s*$")
+# As knowledge/prompting.py reads them: at most three digits, so "[2024]" stays a year.
+_CITATION = re.compile(r"[ \t]*\[\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*\](?!\()")
 # A sentence ends at . ! ? followed by space and an opening capital, digit or quote; not
 # after the usual abbreviations or single initials.
 _SENTENCE_END = re.compile(r"(?<!\b[A-Z]\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)"
@@ -32,6 +37,10 @@ _COURTESY = re.compile(
     r"^(?:i hope (?:this|that) helps|let me know|feel free|here (?:is|are)|sure\b|certainly\b|"
     r"of course\b|great question|good question|i'm happy to|happy to help|thanks?\b|"
     r"in summary\b\W*$|in conclusion\b\W*$|as an ai\b|please note that (?:i|my))", re.I)
+_ABOUT_SOURCES = re.compile(
+    r"\bnot (?:in|found in|covered by|mentioned in) the (?:knowledge base|sources|passages)\b|"
+    r"\b(?:knowledge base|sources|passages) (?:does|do|did)(?: not|n't) (?:say|mention|give|"
+    r"state|contain|include|cover)", re.I)
 _AUXILIARY = frozenset("""
 is are was were be been has have had will would can could did does do may might shall should
 must became become becomes made took won built wrote found led began ran grew fell rose held
@@ -60,6 +69,7 @@ def markdown_lines(text):
         if line.strip().startswith("|"):
             line = ", ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
         line = _LINK.sub(r"\1", line)
+        line = _CITATION.sub("", line)
         line = _INLINE_CODE.sub(r"\1", line)
         line = _EMPHASIS.sub("", line).strip()
         if not line or (line.endswith(":") and len(tokens(line)) <= 12):
@@ -115,5 +125,6 @@ def split_claims(text):
     claims = []
     for sentence in split_sentences(text):
         for clause in split_clauses(sentence):
-            claims.append({"text": clause, "sentence": sentence})
+            if not _ABOUT_SOURCES.search(clause):
+                claims.append({"text": clause, "sentence": sentence})
     return claims

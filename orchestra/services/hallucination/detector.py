@@ -5,18 +5,18 @@ passages and, when the model server answers, by the model with a verbatim quote.
 sources, claims are compared with fresh samples of the same question (SelfCheckGPT's idea),
 and the report says the answer is unsourced. Creative writing and code get the response
 checks only. Each claim gets a probability; the answer's score leans on its weakest claim,
-because one invented figure is enough to make an answer untrustworthy.
+because one invented figure is enough to make an answer untrustworthy. An answer written from
+numbered passages (`cited`) must cite them: each factual sentence that cites none is flagged.
 """
 
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import logging
 
 from orchestra.services.lmstudio import LMStudioError, LMStudioTimeout, LMStudioUnavailable
 
-from . import consistency, judge as judging, lexical
+from . import citations, consistency, judge as judging, lexical
 from .claims import split_claims
 from .evidence import Evidence
 from .text import numbers
@@ -35,19 +35,14 @@ RESPONSE_ONLY_KINDS = ("creative", "code")
 FAITHFUL_KINDS = ("summarize", "translate")    # checked against their input, if any
 
 
-@functools.lru_cache(maxsize=4)
-def evidence_for(sources):
-    """The index of a tuple of sources: the subtasks of a task with a knowledge base are
-    checked against the same text, which is split and indexed once."""
-    return Evidence(list(sources))
-
-
 class HallucinationDetector:
     """Checks answers; `gate` (a ModelGate) bounds the extra model calls like any other.
 
-    Indexing and judging against a large knowledge base takes seconds of pure Python, so that
+    Indexing and judging against long sources takes up to seconds of pure Python, so that
     work runs on the detector's own thread, never on the IOLoop; one thread is enough, since
-    the work holds the GIL, and it keeps the IOLoop's share of it."""
+    the work holds the GIL, and it keeps the IOLoop's share of it. Each check indexes its own
+    sources (a subtask's are the passages it was shown and its inputs); the sentences of a
+    source text are parsed once (evidence.PassageCache)."""
 
     def __init__(self, lmstudio, gate=None, samples=3, judge=True):
         self.lmstudio = lmstudio
@@ -69,13 +64,17 @@ class HallucinationDetector:
 
     async def check(self, text, question=None, sources=None, samples=None, model=None,
                     messages=None, finish_reason=None, label=None, kind=None,
-                    expect_json=False, judge=True):
-        """The report for `text` (see the module docstring; shape in the README)."""
+                    expect_json=False, judge=True, cited=None):
+        """The report for `text` (see the module docstring; shape in the README). With
+        `cited`, the first `cited` sources are the numbered passages [1].. the answer was
+        written from (0: none matched), and its factual sentences must cite them."""
         kind = kind or "answer"
         samples = self.samples if samples is None else samples
         problems = self.lmstudio.validate_response(text, finish_reason, expect_json)
         checks = {}
         claims = [dict(c, **lexical.result(lexical.UNCHECKED, 0.5)) for c in split_claims(text)]
+        if cited is not None:   # numbered as given: an empty passage still took its number
+            cited = sum(1 for s in (sources or [])[:cited] if (s or "").strip())
         sources = tuple(s for s in (sources or []) if (s or "").strip())
         evidence = None
         if sources and kind not in RESPONSE_ONLY_KINDS:
@@ -118,12 +117,21 @@ class HallucinationDetector:
             share = sum(c["verdict"] == lexical.SUPPORTED for c in checked) / len(checked)
             checks["grounding" if method == "grounding" else "consistency"] = share
         score, verdict = self.grade(claims, checks["response"], kind)
+        uncited = []
+        if cited is not None and kind in GROUNDED_KINDS:
+            uncited = citations.uncited_flags(text, claims, cited)
+            checks["uncited"] = len(uncited)
+        if uncited and verdict != HALLUCINATED:
+            # A fact nobody can trace is not ok, even when it happens to be right; the score
+            # drops with it, so a re-asked answer that cites its passages scores better.
+            score, verdict = round(min(score, SUSPECT_BELOW - 0.01), 3), SUSPECT
         if verdict == UNCHECKED:
             reason = reason or self.unchecked_reason(claims, sources, messages or question,
                                                      samples, taken)
         flags = [{"sentence": c["text"], "reason": c["reasons"][0] if c["reasons"] else (
             "Not supported."), "method": c.get("method") or method}
             for c in claims if c["verdict"] in (lexical.CONTRADICTED, lexical.UNSUPPORTED)]
+        flags += uncited
         return {"score": score, "verdict": verdict, "reason": reason,
                 "grounded": method == "grounding",
                 "claims": [{k: c[k] for k in ("text", "verdict", "score", "evidence",
@@ -136,7 +144,7 @@ class HallucinationDetector:
     def ground(claims, sources, kind):
         """Judge each claim against the sources' best passages (on the checker's thread);
         the sources' index, empty when they hold no passage."""
-        evidence = evidence_for(sources)
+        evidence = Evidence(list(sources))
         if evidence:
             for claim in claims:
                 claim.update(lexical.judge_claim(claim["text"], evidence,

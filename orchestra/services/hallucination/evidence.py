@@ -2,10 +2,18 @@
 
 A claim is judged against the few passages that share most of its rarer words, never against
 the sources as one bag of words: a figure or a name elsewhere in the sources is not evidence.
+
+Parsing a sentence into a Passage is the costly part, so the passages of each source text are
+cached by text: the chunks retrieved for a task's subtasks overlap, a re-asked answer is
+checked against the same sources again, and repeated checks ground in the same texts. The
+index over a check's own list of sources is cheap and built each time.
 """
 
+import collections
+import copy
 import logging
 import math
+import threading
 
 from .claims import split_clauses, split_sentences
 from .text import content_stems, idf_table, names, negated, normalise, numbers, stem, tokens
@@ -13,6 +21,7 @@ from .text import content_stems, idf_table, names, negated, normalise, numbers, 
 logger = logging.getLogger(__name__)
 
 BM25_K1, BM25_B = 1.2, 0.75
+CACHE_CHARS = 4_000_000         # source text kept parsed: some thousands of chunks
 
 
 class Passage:
@@ -37,15 +46,57 @@ class Passage:
         return "Passage(%r)" % self.text
 
 
+class PassageCache:
+    """The parsed sentences of source texts, least recently used dropped past `chars`
+    characters of text; a text longer than an eighth of that is parsed and not kept.
+    Checks run on the checker's thread, tests on others: a lock keeps the order honest."""
+
+    def __init__(self, chars=CACHE_CHARS):
+        self.chars = chars
+        self.hits = self.misses = self.size = 0
+        self._texts = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def passages(self, text):
+        """Passages of `text` with no source or position yet (shared: copy before setting)."""
+        with self._lock:
+            found = self._texts.get(text)
+            if found is not None:
+                self._texts.move_to_end(text)
+                self.hits += 1
+                return found
+            self.misses += 1
+        found = tuple(Passage(sentence, None, None) for sentence in (
+            split_sentences(text) or ([text.strip()] if text.strip() else [])))
+        if len(text) <= self.chars // 8:
+            with self._lock:
+                if text not in self._texts:
+                    self._texts[text] = found
+                    self.size += len(text)
+                while self.size > self.chars:
+                    dropped, _ = self._texts.popitem(last=False)
+                    self.size -= len(dropped)
+        return found
+
+    def clear(self):
+        with self._lock:
+            self._texts.clear()
+            self.hits = self.misses = self.size = 0
+
+
+CACHE = PassageCache()
+
+
 class Evidence:
     """The passages of a list of sources and a BM25 index over them."""
 
-    def __init__(self, sources):
+    def __init__(self, sources, cache=CACHE):
         self.passages = []
         for index, source in enumerate(sources or []):
-            for sentence in split_sentences(source) or ([source.strip()] if source.strip()
-                                                         else []):
-                self.passages.append(Passage(sentence, index, len(self.passages)))
+            for parsed in cache.passages(source):
+                passage = copy.copy(parsed)
+                passage.source, passage.position = index, len(self.passages)
+                self.passages.append(passage)
         self.idf = idf_table(self.passages)
         self.all_stems = set().union(*(p.stems for p in self.passages)) if self.passages \
             else set()

@@ -161,6 +161,17 @@ async function refresh() {
   } catch {
     // The server is away: the socket says so, and redraws when it is back.
   }
+  watchFetches();
+}
+
+// A web page being fetched has no progress to report until it is indexed, and a fetch that
+// fails ends before indexing starts, with no frame: while a source is pending, the table is
+// read again now and then.
+let fetchTimer = null;
+
+function watchFetches() {
+  clearTimeout(fetchTimer);
+  if (table.querySelector('.badge.pending')) fetchTimer = setTimeout(refreshSoon, 3000);
 }
 
 // One redraw at a time; requests meanwhile make one more after it.
@@ -285,6 +296,7 @@ function start() {
     live.dataset.state = state;
   });
   socket.start();
+  watchFetches();
   const form = document.getElementById('add-file');
   form?.addEventListener('submit', (event) => {
     event.preventDefault();

@@ -200,11 +200,11 @@ async def test_each_kind_of_file_becomes_a_searchable_source(fetch, knowledge):
         stored = (await fetch("/api/knowledge-sources/%d" % created[filename])).json()
         assert stored["status"] == "ready" and stored["chunkCount"] >= 1, stored
         assert stored["format"] == fmt, filename
-        [hit] = (await search(fetch, base, q=word)).json()["items"]
-        assert hit["sourceId"] == created[filename], filename
-        assert word in hit["text"].lower()
+        items = (await search(fetch, base, q=word)).json()["items"]
+        assert items and {h["sourceId"] for h in items} == {created[filename]}, filename
+        assert all(word in h["text"].lower() for h in items)
         if heading:
-            assert heading in hit["headingPath"], (filename, hit["headingPath"])
+            assert any(heading in h["headingPath"] for h in items), (filename, items)
     html = (await fetch("/api/knowledge-sources/%d" % created["page.html"])).json()
     assert "steal()" not in html["content"] and "# Band" in html["content"]
     assert "caf\u00e9" in (await fetch("/api/knowledge-sources/%d"

@@ -130,7 +130,10 @@ function draw(source) {
   tr.querySelector('td.chunks').textContent = String(source.chunkCount ?? 0);
   setError(tr, source.error ?? payload?.error);
   const box = tr.querySelector('.indexing-progress');
-  if (source.status === 'failed') box?.remove();
+  // A bar that saw its source finish stays full; one drawn before (waiting) goes.
+  if (source.status === 'failed' || (source.status === 'ready' && box?.dataset.phase !== 'done')) {
+    box?.remove();
+  }
   if (source.status === 'pending' || source.status === 'indexing') {
     const waiting = progressBox(tr);
     waiting.querySelector('progress').removeAttribute('value');

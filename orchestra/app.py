@@ -108,7 +108,7 @@ def wire_websocket(settings):
                                                     services["metrics"])
     manager.attach(settings["hub"])  # chat events and "task:update" -> broadcast_task_update
     settings["on_shutdown"].append(manager.shutdown)
-    tornado.ioloop.IOLoop.current().add_callback(services["chat"].recover)
+    tornado.ioloop.IOLoop.current().add_callback(services["chat"].recovered)
 
 
 def wire_knowledge(settings):

@@ -73,12 +73,20 @@ class ChatService:
         self.history_messages = history_messages
         self.running = {}  # conversation id -> Generation
         self.closing = False
+        self._recovery = None
 
     async def recover(self):
         """Mark answers a previous run left unfinished (it was killed) as incomplete."""
         count = await self.stores.messages.interrupt_unfinished()
         if count:
             logger.info("marked %d unfinished answers from the previous run incomplete", count)
+
+    async def recovered(self):
+        """Run recover() once, at start; every new answer waits for it, so that it never
+        marks an answer of this process as left over from the previous one."""
+        if self._recovery is None:
+            self._recovery = asyncio.ensure_future(self.recover())
+        await asyncio.shield(self._recovery)
 
     async def conversation(self, conversation_id):
         row = await self.stores.conversations.get(conversation_id)
@@ -109,6 +117,7 @@ class ChatService:
         """
         self._check_free(conversation_id)
         await self._check_bases(settings)
+        await self.recovered()  # before this process's first answer row exists
         exchange = await self.stores.messages.start_exchange(
             conversation_id, text, model, title_for(text), self.history_messages,
             settings=settings)
@@ -123,6 +132,7 @@ class ChatService:
         message `message_id`); the old answers stay. Returns the new answer's row."""
         target = await self._message(message_id)
         self._check_free(target.conversation_id)
+        await self.recovered()  # before this process's first answer row exists
         exchange = await self.stores.messages.start_exchange(
             None, None, model, None, self.history_messages, regenerate=message_id)
         if exchange is None:
@@ -140,6 +150,7 @@ class ChatService:
             raise ChatError("not_editable", "Only your own messages can be edited; message "
                                             "%s is an answer (regenerate it instead)." % message_id)
         self._check_free(target.conversation_id)
+        await self.recovered()  # before this process's first answer row exists
         exchange = await self.stores.messages.start_exchange(
             None, text, model, None, self.history_messages, edit=message_id)
         if exchange is None:

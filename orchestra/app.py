@@ -14,6 +14,7 @@ from orchestra import db as dblib
 from orchestra.resources import resource_dir
 from orchestra.services.chat import ChatService
 from orchestra.services.hub import Hub
+from orchestra.services.knowledge.service import KnowledgeService
 from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.orchestrator import Orchestrator
 from orchestra.services.metrics import MetricsCollector
@@ -44,6 +45,7 @@ def make_app(config, **overrides):
     hub = Hub()
     lmstudio = LMStudioClient(config.lmstudio_url, benchmarks=stores.benchmarks,
                               api_token=config.lmstudio_token)
+    knowledge = KnowledgeService(stores, lmstudio, hub, embedder=None)
     settings = dict(
         config=config,
         db=database,
@@ -52,7 +54,8 @@ def make_app(config, **overrides):
         lmstudio=lmstudio,
         secrets=box,
         services={"metrics": MetricsCollector(config.metrics_interval, lmstudio),
-                  "chat": ChatService(stores, lmstudio, hub)},
+                  "knowledge": knowledge,
+                  "chat": ChatService(stores, lmstudio, hub, knowledge=knowledge)},
         jinja=jinja_env(),
         static_path=resource_dir("static"),
         cookie_secret=secret,
@@ -67,7 +70,9 @@ def make_app(config, **overrides):
         on_shutdown=[],
     )
     settings.update(overrides)
-    webfetch = settings["services"].setdefault("webfetch", WebFetcher(stores))
+    wire_knowledge(settings)
+    webfetch = settings["services"].setdefault(
+        "webfetch", WebFetcher(stores, knowledge=settings["services"]["knowledge"]))
     settings["on_shutdown"].append(webfetch.close)
     wire_websocket(settings)
     wire_orchestrator(settings)
@@ -99,6 +104,14 @@ def wire_websocket(settings):
     manager.attach(settings["hub"])  # chat events and "task:update" -> broadcast_task_update
     settings["on_shutdown"].append(manager.shutdown)
     tornado.ioloop.IOLoop.current().add_callback(services["chat"].recover)
+
+
+def wire_knowledge(settings):
+    """Knowledge sources: index those a previous process left stale (or that predate
+    chunks), and stop indexing at shutdown (what was cut short resumes after a restart)."""
+    knowledge = settings["services"]["knowledge"]
+    tornado.ioloop.IOLoop.current().add_callback(knowledge.start)
+    settings["on_shutdown"].append(knowledge.close)
 
 
 def wire_orchestrator(settings):

@@ -433,10 +433,27 @@ def migration_files(dialect, sql_dir=None):
     return found
 
 
+_TRIGGER = re.compile(r"\s*CREATE\s+TRIGGER\b", re.I)
+_TRIGGER_END = re.compile(r"\bEND\s*;\s*$", re.I)
+
+
 def split_statements(text):
-    """Statements of a migration file: separated by a ';' at the end of a line."""
-    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in re.split(r";\s*$", text, flags=re.M) if s.strip()]
+    """Statements of a migration file: separated by a ';' at the end of a line. A CREATE
+    TRIGGER's body (BEGIN ... END;) holds statements of its own, so it ends at its END;."""
+    statements, lines = [], []
+    for line in text.splitlines():
+        if line.lstrip().startswith("--"):
+            continue
+        lines.append(line)
+        if not re.search(r";\s*$", line):
+            continue
+        statement = "\n".join(lines)
+        if _TRIGGER.match(statement) and not _TRIGGER_END.search(line):
+            continue
+        statements.append(re.sub(r";\s*$", "", statement))
+        lines = []
+    statements.append("\n".join(lines))
+    return [s.strip() for s in statements if s.strip()]
 
 
 def migrate(conn, sql_dir=None):

@@ -73,30 +73,40 @@ def account_row(data, settings, row=None):
 
 
 def source_row(data, settings, row=None):
-    """A new source is ready when it holds text; a URL source (or a changed URL) is pending
-    until its page is fetched. Only the fetcher sets `status` afterwards."""
+    """A new text or file source is indexed at once; a URL source (or a changed URL) is
+    pending until its page is fetched. A source whose content changes is indexed again.
+    Afterwards only the fetcher and the knowledge service set `status`."""
     if row is None:
         if data.get("kind") == "url":
             return dict(data, status="pending", content="")
-        return dict(data, status="ready")
+        return dict(data, status="indexing")
     kind = data.get("kind", row["kind"])
     if kind == "url" and (data.get("url") or row["url"]) and (
             data.get("url", row["url"]) != row["url"] or row["kind"] != "url"):
         return dict(data, status="pending", error=None, content="")
     if kind != "url" and row["kind"] == "url":
-        return dict(data, status="ready", error=None, url=None)
+        return dict(data, status="indexing", error=None, url=None)
+    if "content" in data and data["content"] != row["content"]:
+        return dict(data, status="indexing", error=None)
     return data
 
 
-def fetch_url_source(row, settings):
+def start_source(row, settings):
+    """A new source is fetched (a URL) or indexed (text, file)."""
     if row["kind"] == "url":
         settings["services"]["webfetch"].fetch_source(row["id"], row["url"])
+    elif row["status"] == "indexing":
+        settings["services"]["knowledge"].index_source(row["id"])
 
 
-def refetch_changed_url(old, new, data, settings):
-    """A source whose URL changed (or that became a URL source) is fetched again."""
+def restart_changed_source(old, new, data, settings):
+    """A source whose URL changed (or that became a URL source) is fetched again; one whose
+    content changed is indexed again."""
     if new["kind"] == "url" and (new["url"] != old["url"] or old["kind"] != "url"):
         settings["services"]["webfetch"].fetch_source(new["id"], new["url"])
+    elif new["status"] == "indexing" and (old["status"] != "indexing"
+                                          or new["content"] != old["content"]):
+        settings["services"]["knowledge"].index_source(new["id"])
 
 
 ACTIVE_TASK = ("planning", "running")
@@ -197,8 +207,9 @@ ENTITIES = {e.name: e for e in [
            guard=guard_knowledge_base),
     Entity("knowledge-sources", "knowledge_sources", schemas.CreateKnowledgeSourceSchema,
            schemas.UpdateKnowledgeSourceSchema, singular="knowledge source",
-           to_row=source_row, after_create=fetch_url_source, after_update=refetch_changed_url,
-           owned=_owned(("status", "error", "size"), "the web page fetcher"),
+           to_row=source_row, after_create=start_source, after_update=restart_changed_source,
+           owned=_owned(("status", "error", "size", "chunkCount", "format"),
+                        "the knowledge service"),
            guard=guard_source,
            filters=(("knowledgeBaseId", "knowledge_base_id"),),
            parent=("knowledge_base_id", "knowledge_bases")),

@@ -164,9 +164,12 @@ class CreateKnowledgeSourceSchema(Timestamped):
     url = fields.Url(allow_none=True, load_default=None, schemes={"http", "https"},
                      validate=validate.Length(max=2000))
     content = fields.String(load_default="", validate=validate.Length(max=HUGE))
-    status = fields.String(dump_only=True)  # pending -> ready | failed: the fetcher's
+    # pending (a URL not fetched yet) -> indexing -> ready | failed: the knowledge service's
+    status = fields.String(dump_only=True)
     error = fields.String(dump_only=True)
     size = fields.Integer(dump_only=True)
+    format = fields.String(dump_only=True)  # how the chunker reads content: text, markdown, pdf
+    chunk_count = fields.Integer(data_key="chunkCount", dump_only=True)
 
     @validates_schema
     def _kind_needs(self, data, partial=False, **kwargs):

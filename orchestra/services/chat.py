@@ -50,10 +50,12 @@ class Generation:
 
 
 class ChatService:
-    def __init__(self, stores, lmstudio, hub, history_messages=HISTORY_MESSAGES):
+    def __init__(self, stores, lmstudio, hub, history_messages=HISTORY_MESSAGES,
+                 knowledge=None):
         self.stores = stores
         self.lmstudio = lmstudio
         self.hub = hub
+        self.knowledge = knowledge  # KnowledgeService: retrieval for conversations with bases
         self.history_messages = history_messages
         self.running = {}  # conversation id -> Generation
         self.closing = False

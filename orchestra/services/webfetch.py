@@ -109,8 +109,10 @@ def check_url(url):
 class WebFetcher:
     """Fetch pages (with a timeout, a size limit, http/https only) and store what came back."""
 
-    def __init__(self, stores=None, timeout=15.0, max_bytes=2_000_000, workers=4):
+    def __init__(self, stores=None, timeout=15.0, max_bytes=2_000_000, workers=4,
+                 knowledge=None):
         self.stores = stores
+        self.knowledge = knowledge  # KnowledgeService: indexes a source once it is fetched
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.session = FuturesSession(max_workers=workers)
@@ -190,7 +192,8 @@ class WebFetcher:
     # -- knowledge sources -----------------------------------------------------------------
 
     def fetch_source(self, source_id, url):
-        """Fetch a URL source in the background; the row goes pending -> ready or failed."""
+        """Fetch a URL source in the background; the row goes pending -> indexing (handed to
+        the knowledge service, which makes it ready) or failed."""
         task = asyncio.get_running_loop().create_task(self._fetch_source(source_id, url))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -204,12 +207,17 @@ class WebFetcher:
             if source is None or source.url != url:
                 return  # deleted, or its URL changed meanwhile (a newer fetch writes it)
             if result.ok:
-                changes = {"status": "ready", "content": result.content or "", "error": None}
+                changes = {"status": "indexing", "content": result.content or "",
+                           "format": "markdown", "error": None}
                 if source.title == url and result.title:
                     changes["title"] = result.title[:200]
             else:
                 changes = {"status": "failed", "error": result.error}
             await self.stores.knowledge_sources.update(source_id, changes)
+            if result.ok and self.knowledge is not None:
+                # The fetch is done when its page is indexed (wait() covers both); shielded so
+                # that cancelling the fetch leaves the indexing to the knowledge service.
+                await asyncio.shield(self.knowledge.index_source(source_id))
         except asyncio.CancelledError:
             raise
         except Exception:

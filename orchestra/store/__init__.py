@@ -12,6 +12,7 @@ class Stores:
         self.instructions = library.InstructionStore(db)
         self.knowledge_bases = knowledge.KnowledgeBaseStore(db)
         self.knowledge_sources = knowledge.KnowledgeSourceStore(db)
+        self.knowledge_chunks = knowledge.KnowledgeChunkStore(db)
         self.accounts = accounts.AccountStore(db)
         self.conversations = chat.ConversationStore(db)
         self.messages = chat.MessageStore(db)

@@ -14,8 +14,11 @@ TABLES = {
 
 
 def sqlite_schema(conn):
+    """Tables and their columns; FTS5's index (a virtual table and its shadow tables) is
+    SQLite's own, where MySQL has a FULLTEXT index on the table itself."""
     tables = [r.name for r in conn.query(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%%'")]
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%%'"
+        " AND name NOT LIKE 'knowledge_chunks_fts%%'")]
     return {t: {r.name for r in conn.query("PRAGMA table_info(%s)" % t)} for t in tables}
 
 

@@ -58,10 +58,10 @@ async def test_fetcher_and_chat_fields_are_read_only(fetch, app):
         "knowledgeBaseId": base["id"], "kind": "text", "title": "T", "content": "c",
         "status": "failed"})
     assert r.code == 400 and r.json()["fields"] == {
-        "status": ["Read-only: the web page fetcher sets it."]}
+        "status": ["Read-only: the knowledge service sets it."]}
     source = (await fetch("/api/knowledge-sources", method="POST", json={
         "knowledgeBaseId": base["id"], "kind": "text", "title": "T", "content": "c"})).json()
-    assert source["status"] == "ready"
+    assert source["status"] == "indexing"
     r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
                     json={"status": "pending"})
     assert r.code == 400 and "status" in r.json()["fields"]

@@ -19,12 +19,13 @@ async def sources(fetch, base_path):
 
 
 @pytest.mark.gen_test
-async def test_text_source_is_added_shown_and_deleted(browser, fetch):
+async def test_text_source_is_added_shown_and_deleted(browser, fetch, app):
     await browser.login()
     base = await make_base(browser)
     r = await browser.post(base + "/sources", {"kind": "text", "title": "Rules",
                                                "content": "Be <kind>."})
     assert r.code == 303 and r.headers["Location"] == base
+    await app.settings["services"]["knowledge"].wait()
     page = (await browser.follow(r)).text
     assert "Rules" in page and 'class="badge ready"' in page and "added" in page
     [source] = await sources(fetch, base)
@@ -58,13 +59,14 @@ async def test_invalid_text_source_keeps_input_and_writes_nothing(browser, fetch
 
 
 @pytest.mark.gen_test
-async def test_uploaded_text_file_becomes_a_source(browser, fetch):
+async def test_uploaded_text_file_becomes_a_source(browser, fetch, app):
     await browser.login()
     base = await make_base(browser)
     text = "# Notes\nCaf\u00e9 opens at 8.\n"
     r = await browser.post(base + "/sources", {"kind": "file", "title": ""},
                            files={"file": ("notes.md", text.encode())})
     assert r.code == 303, r.text
+    await app.settings["services"]["knowledge"].wait()
     [source] = await sources(fetch, base)
     assert source["title"] == "notes.md" and source["kind"] == "file"
     assert source["content"] == text and source["status"] == "ready"

@@ -22,7 +22,7 @@ from orchestra.services.secrets import SecretBox, read_or_create_key
 from orchestra.services.webfetch import WebFetcher
 from orchestra.store import Stores
 from orchestra.web import api, auth, chat, pages, ws
-from orchestra.web import accounts, knowledge, library
+from orchestra.web import accounts, knowledge, knowledge_api, library
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
 from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
@@ -91,6 +91,7 @@ def route_table():
         *chat.routes,
         *models_web.routes,
         *tasks_web.routes,  # before the generic API: POST /api/tasks is the orchestrator's
+        *knowledge_api.routes,
         *api.routes,
         (r".*", NotFoundHandler),
     ]

@@ -58,6 +58,10 @@ def build_parser():
     group.add_argument("--max-model-calls", type=int, metavar="N",
                        help="model calls running at once; more wait in a queue (default 2) "
                             "[ORCHESTRA_MAX_MODEL_CALLS]")
+    group.add_argument("--embedding-model", metavar="MODEL",
+                       help="the model server's embedding model for knowledge search, as it "
+                            "lists it (default: none, full text alone) "
+                            "[ORCHESTRA_EMBEDDING_MODEL]")
     group.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     parser = argparse.ArgumentParser(

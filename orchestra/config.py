@@ -36,6 +36,8 @@ class Config:
     token: str | None = None
     metrics_interval: float = 10.0
     max_model_calls: int = 2
+    # The model server's embedding model for knowledge search (None: full text alone).
+    embedding_model: str | None = None
     ws_max_message_size: int = 1024 * 1024
     ws_ping_interval: float = 30.0
     db_workers: int = 4
@@ -67,6 +69,7 @@ SETTINGS = {
     "token": ("ORCHESTRA_TOKEN", str),
     "metrics_interval": ("ORCHESTRA_METRICS_INTERVAL", float),
     "max_model_calls": ("ORCHESTRA_MAX_MODEL_CALLS", int),
+    "embedding_model": ("ORCHESTRA_EMBEDDING_MODEL", str),
 }
 
 
@@ -99,6 +102,9 @@ def load(flags=None, environ=None):
         raise ConfigError("metrics interval must be positive")
     if config.max_model_calls < 1:
         raise ConfigError("max model calls must be at least 1")
+    if config.embedding_model is not None and not config.embedding_model.strip():
+        raise ConfigError("the embedding model is blank: name one (as the model server lists "
+                          "it) or leave --embedding-model out for full-text search alone")
     return config
 
 

@@ -4,7 +4,8 @@ Every test that uses `config` runs on SQLite, and again on MySQL/MariaDB when
 ORCHESTRA_TEST_MYSQL_URL names a database (mysql://root@127.0.0.1:3306/orchestra_test).
 With ORCHESTRA_REQUIRE_MYSQL=1 a missing MySQL URL fails the run instead of skipping, and
 with ORCHESTRA_REQUIRE_LLM=1 so does a missing real server for the tests that need one
-(ORCHESTRA_TEST_LLM_URL, ORCHESTRA_TEST_LLAMACPP_URL).
+(ORCHESTRA_TEST_LLM_URL, ORCHESTRA_TEST_LLAMACPP_URL), and with ORCHESTRA_REQUIRE_EMBEDDING=1
+a missing server for embeddings (ORCHESTRA_TEST_EMBEDDING_URL and _MODEL).
 """
 
 import json
@@ -37,6 +38,13 @@ def pytest_collection_modifyitems(config, items):
                    if not os.environ.get(name)]
         if missing:
             raise pytest.UsageError("ORCHESTRA_REQUIRE_LLM is set but not %s"
+                                    % " nor ".join(missing))
+    if os.environ.get("ORCHESTRA_REQUIRE_EMBEDDING"):
+        missing = [name for name in ("ORCHESTRA_TEST_EMBEDDING_URL",
+                                     "ORCHESTRA_TEST_EMBEDDING_MODEL")
+                   if not os.environ.get(name)]
+        if missing:
+            raise pytest.UsageError("ORCHESTRA_REQUIRE_EMBEDDING is set but not %s"
                                     % " nor ".join(missing))
 
 

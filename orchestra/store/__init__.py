@@ -6,6 +6,7 @@ class Stores:
 
     def __init__(self, db):
         from orchestra.store import accounts, chat, knowledge, library, models, tasks, training, webfetch
+        from orchestra.store import embeddings
         self.db = db
         self.templates = library.TemplateStore(db)
         self.workflows = library.WorkflowStore(db)
@@ -13,6 +14,7 @@ class Stores:
         self.knowledge_bases = knowledge.KnowledgeBaseStore(db)
         self.knowledge_sources = knowledge.KnowledgeSourceStore(db)
         self.knowledge_chunks = knowledge.KnowledgeChunkStore(db)
+        self.knowledge_embeddings = embeddings.EmbeddingStore(db)
         self.accounts = accounts.AccountStore(db)
         self.conversations = chat.ConversationStore(db)
         self.messages = chat.MessageStore(db)

@@ -1,4 +1,4 @@
-"""The /ws WebSocket: chat streaming, live metrics and task progress over one connection.
+"""The /ws WebSocket: chat streaming, live metrics, task and indexing progress on one connection.
 
 LiveSocket is a thin adapter: it authenticates, checks the origin, and hands each frame to
 `dispatch`, which validates it and calls the coroutine registered for its type. The
@@ -23,7 +23,7 @@ from orchestra.web.base import AuthMixin
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
                                       MONITORING, TASK_SCHEMA, ConnectionManager,
                                       conversation_topic, encode, error_code, error_details,
-                                      now_iso, task_topic)
+                                      knowledge_topic, now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
@@ -299,6 +299,26 @@ async def on_tasks_subscribe(socket, data, frame):
 async def on_tasks_unsubscribe(socket, data, frame):
     socket.manager.unsubscribe(socket, ALL_TASKS)
     socket.send("tasks:unsubscribed", {}, frame.id)
+
+
+@handles("knowledge:subscribe", schema=wss.KnowledgeBaseSchema())
+async def on_knowledge_subscribe(socket, data, frame):
+    """Answers with the progress of the base's sources being indexed now; `knowledge:update`
+    frames follow."""
+    base_id = data["knowledge_base_id"]
+    if not await socket.manager.stores.knowledge_bases.count(id=base_id):
+        raise ProtocolError("not_found", "No knowledge base with id %d." % base_id)
+    socket.manager.subscribe(socket, knowledge_topic(base_id))
+    socket.send("knowledge:subscribed", {
+        "knowledgeBaseId": base_id,
+        "sources": socket.settings["services"]["knowledge"].progress(base_id)}, frame.id)
+
+
+@handles("knowledge:unsubscribe", schema=wss.KnowledgeBaseSchema())
+async def on_knowledge_unsubscribe(socket, data, frame):
+    socket.manager.unsubscribe(socket, knowledge_topic(data["knowledge_base_id"]))
+    socket.send("knowledge:unsubscribed", {"knowledgeBaseId": data["knowledge_base_id"]},
+                frame.id)
 
 
 routes = [

@@ -43,6 +43,10 @@ def task_topic(task_id):
     return "task:%d" % task_id
 
 
+def knowledge_topic(base_id):
+    return "knowledge:%d" % base_id
+
+
 class ConnectionManager:
     """Every live connection and what it follows; relays hub events to the right sockets."""
 
@@ -62,6 +66,7 @@ class ConnectionManager:
         hub.subscribe("chat:streaming", self.on_chat_streaming)
         hub.subscribe("chat:failed", self.on_chat_failed)
         hub.subscribe("task:update", self.broadcast_task_update)
+        hub.subscribe("knowledge:update", self.on_knowledge_update)
         # Metrics are sampled from start-up, watched or not, so a dashboard opens on the
         # last hour; `shutdown` stops them.
         self.metrics.start()
@@ -150,6 +155,11 @@ class ConnectionManager:
         payload = encode("task:update", data)
         for socket in list(members):
             socket.write_raw(payload)
+
+    def on_knowledge_update(self, base_id, payload):
+        """Indexing progress of a source (the knowledge service's payload, camelCase), to the
+        followers of its knowledge base."""
+        self.relay(knowledge_topic(base_id), "knowledge:update", payload)
 
     def metrics_frame(self, snapshot):
         data = dict(snapshot, websocket={

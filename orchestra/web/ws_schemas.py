@@ -139,3 +139,8 @@ class ConversationSettingsSchema(Schema):
 class TaskSchema(Strict):
     task_id = fields.Integer(data_key="taskId", required=True, strict=True,
                              validate=validate.Range(min=1))
+
+
+class KnowledgeBaseSchema(Strict):
+    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", required=True, strict=True,
+                                       validate=validate.Range(min=1))

@@ -1,4 +1,5 @@
-"""A knowledge base page in Chromium: a web page being fetched shows up when it arrives."""
+"""A knowledge base page in Chromium: a web page being fetched shows up when it arrives and
+is indexed, without a reload."""
 
 import pytest
 
@@ -17,9 +18,13 @@ async def test_a_pending_web_page_appears_without_a_reload(open_page, app, fake_
     page = await open_page("/knowledge-bases/%d" % base.id)
     row = page.locator("#source-%d" % source.id)
     assert await row.locator(".badge").inner_text() == "pending"
-    assert await page.is_visible("#fetching")
+    assert await row.locator(".indexing-progress .phase").inner_text() == "fetching"
+    await page.wait_for_selector("#kb-live[data-subscribed]")
     fake_site.release.set()  # the site answers now
     await page.wait_for_selector("#source-%d .badge.ready" % source.id)
-    assert await page.locator("#fetching").count() == 0
-    assert "4 chars" in await row.inner_text()  # "late"
+    await row.locator(".indexing-progress[data-phase=done]").wait_for()
+    await page.wait_for_function(
+        "id => document.querySelector(`#source-${id} td.size`).textContent === '4 chars'",
+        arg=source.id)  # "late", redrawn from the API once indexed
+    assert await row.locator("td.chunks").inner_text() == "1"
     assert page_errors(page) == []

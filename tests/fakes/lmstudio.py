@@ -15,6 +15,7 @@ import pytest
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
+from tests.fakes.lmstudio_embeddings import DIMS, SYNONYMS
 from tests.fakes.lmstudio_handlers import last_user_text, make_app
 
 logger = logging.getLogger(__name__)
@@ -86,6 +87,12 @@ class FakeLMStudio:
         self.context_length = None
         self.overflow_style = "lmstudio"
         self.last_overflow = None
+        # /v1/embeddings (see lmstudio_embeddings): the vectors' length, the word groups the
+        # fake model treats as one meaning, and fn(payload) -> payload to spoil an answer
+        self.embedding_dims = DIMS
+        self.synonyms = list(SYNONYMS)
+        self.embedding_answer = None
+        self.embedded = 0  # texts embedded
         self.cancelled = 0  # answers whose client went away before the end
         self.completed = 0  # answers sent in full
         self.port = None
@@ -134,7 +141,8 @@ class FakeLMStudio:
                                  "path": path})
 
     def disconnect_mid_stream(self, after_chunks=1, path=None):
-        """The next answer closes the connection after `after_chunks` content chunks."""
+        """The next answer closes the connection after `after_chunks` content chunks (an
+        embeddings answer: before anything is sent)."""
         self._faults.append({"kind": "disconnect", "after": after_chunks, "path": path})
 
     def malformed_frame(self, after_chunks=1, path=None):
@@ -142,7 +150,8 @@ class FakeLMStudio:
         self._faults.append({"kind": "malformed", "after": after_chunks, "path": path})
 
     def slow_first_token(self, seconds, path=None):
-        """The next answer waits `seconds` before its first token (headers go out at once)."""
+        """The next answer waits `seconds` before its first token (headers go out at once;
+        an embeddings answer waits before anything is sent)."""
         self._faults.append({"kind": "slow", "seconds": seconds, "path": path})
 
     def refuse_response_format(self, *types, style="llama.cpp"):

@@ -507,9 +507,13 @@ class UnknownHandler(FakeHandler):
 
 
 def make_app(fake):
+    # imported here: the embeddings handler builds on FakeHandler above
+    from tests.fakes.lmstudio_embeddings import EmbeddingsHandler
+
     args = {"fake": fake}
     return web.Application([
         (r"/v1/models", ModelsV1Handler, args),
+        (r"/v1/embeddings", EmbeddingsHandler, args),
         (r"/v1/chat/completions", CompletionHandler, dict(args, chat=True, native=False)),
         (r"/v1/completions", CompletionHandler, dict(args, chat=False, native=False)),
         (r"/api/v0/models", ModelsV0Handler, args),

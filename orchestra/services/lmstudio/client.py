@@ -14,6 +14,7 @@ from .text import normalize_usage, split_reasoning
 from .transport import AbortableHTTPClient, abort, error_code, error_details, make_request
 from .transport import map_fetch_error
 from .model_ops import ModelOpsMixin, is_language_model
+from .embeddings import EmbeddingsMixin
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _endpoint_missing(error):
     return error.status == 200 and "unexpected endpoint" in error.server_message.lower()
 
 
-class LMStudioClient(ModelOpsMixin, StructuredMixin):
+class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
     """Talks to LM Studio's local server; every method that does I/O is a coroutine."""
 
     def __init__(self, base_url, *, benchmarks=None, api_token=None, connect_timeout=5.0,
@@ -127,9 +128,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin):
     def _decode(self, response, path, model):
         body = response.body
         if response.code >= 400:
-            if model and error_code(body) == "model_not_found":
-                raise ModelNotFound(model, server=self.server)
             message, details = error_details(body)
+            if model and error_code(body) == "model_not_found":
+                raise ModelNotFound(model, server=self.server, server_message=message)
             raise upstream_error(response.code, message or response.reason or "error", details,
                                  server=self.server)
         try:

@@ -72,12 +72,14 @@ class LMStudioUnavailable(LMStudioError):
 
 
 class ModelNotFound(LMStudioError):
-    """The requested model is not among the server's models."""
+    """The requested model is not among the server's models. `server_message` is the
+    server's own words when it said so (None when the client found out by itself)."""
 
     code = "model_not_found"
 
-    def __init__(self, model, url=None, message=None, server=None):
+    def __init__(self, model, url=None, message=None, server=None, server_message=None):
         self.model = model
+        self.server_message = server_message
         server = _name(server) or (ServerName(url) if url else None)
         where = f" on {server}" if server else ""
         super().__init__(message or f"Model '{model}' is not available{where}.")

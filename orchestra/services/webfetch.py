@@ -1,13 +1,14 @@
-"""WebFetcher: fetches web pages as readable text, the only place that makes blocking HTTP calls.
+"""WebFetcher: fetches web pages as Markdown text, the only place that makes blocking HTTP calls.
 
 Requests run on requests-futures' thread pool and are awaited from the IOLoop through
 `asyncio.wrap_future`. The body is read and turned into text inside a `response` hook, i.e.
-on the worker thread too, so neither the download nor the HTML parsing blocks the IOLoop.
+on the worker thread too, so neither the download nor the HTML parsing blocks the IOLoop. An
+HTML page becomes Markdown (html_to_markdown), so its headings, lists and code survive for the
+chunker.
 """
 
 import asyncio
 import dataclasses
-import html.parser
 import logging
 import re
 import time
@@ -15,6 +16,8 @@ import urllib.parse
 
 import requests
 from requests_futures.sessions import FuturesSession
+
+from orchestra.services.knowledge.extract import html_to_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -37,66 +40,6 @@ class FetchResult:
 
 class FetchError(Exception):
     """A page that cannot be used; the message is one sentence for a person."""
-
-
-class TextExtractor(html.parser.HTMLParser):
-    """Readable text of an HTML page: no scripts or styles, block elements on their own lines."""
-
-    SKIP = {"script", "style", "noscript", "template", "svg"}
-    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article",
-              "header", "footer", "nav", "main", "aside", "blockquote", "pre", "hr",
-              "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "figcaption", "form"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts = []
-        self.title_parts = []
-        self._skip = 0
-        self._in_title = False
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "title":
-            self._in_title = True
-        elif tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_startendtag(self, tag, attrs):
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        if tag == "title":
-            self._in_title = False
-        elif tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if self._in_title:
-            self.title_parts.append(data)
-        elif not self._skip:
-            # Line breaks in the markup are spaces; only block elements start new lines.
-            self.parts.append(data.replace("\r", " ").replace("\n", " "))
-
-    @property
-    def title(self):
-        return " ".join("".join(self.title_parts).split()) or None
-
-    @property
-    def text(self):
-        lines = (" ".join(line.split()) for line in "".join(self.parts).split("\n"))
-        return "\n".join(line for line in lines if line)
-
-
-def html_to_text(markup):
-    """(title, text) of an HTML document."""
-    parser = TextExtractor()
-    parser.feed(markup)
-    parser.close()
-    return parser.title, parser.text
 
 
 def check_url(url):
@@ -166,7 +109,7 @@ class WebFetcher:
         except LookupError:
             text = body.decode("utf-8", "replace")
         if kind in HTML_TYPES or (not kind and "<html" in text[:1000].lower()):
-            return html_to_text(text)
+            return html_to_markdown(text)
         return None, text
 
     def _body(self, response):

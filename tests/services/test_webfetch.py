@@ -1,8 +1,9 @@
-"""WebFetcher against a real local web site: text extraction, limits, failures, sources."""
+"""WebFetcher against a real local web site: pages as Markdown, limits, failures, sources."""
 
 import pytest
 
-from orchestra.services.webfetch import WebFetcher, html_to_text
+from orchestra.services.knowledge.extract import html_to_markdown
+from orchestra.services.webfetch import WebFetcher
 from tests.fakes.website import fake_site  # noqa: F401
 
 
@@ -13,22 +14,23 @@ def fetcher(io_loop):
     io_loop.run_sync(fetcher.close)
 
 
-def test_html_to_text_drops_scripts_and_styles_and_keeps_the_title():
-    title, text = html_to_text(
+def test_html_to_markdown_drops_scripts_and_styles_and_keeps_the_title():
+    title, text = html_to_markdown(
         "<html><head><title>A &amp; B</title><style>p{}</style></head><body>"
         "<script>x()</script><h1>Head</h1><p>One <i>two</i>\n  three</p><br>four"
         "<noscript>enable js</noscript></body></html>")
     assert title == "A & B"
-    assert text == "Head\nOne two three\nfour"
+    assert text == "# Head\n\nOne two three\n\nfour"
 
 
 @pytest.mark.gen_test
-async def test_fetches_an_html_page_as_readable_text(fetcher, fake_site):  # noqa: F811
+async def test_fetches_an_html_page_as_markdown(fetcher, fake_site):  # noqa: F811
     result = await fetcher.fetch(fake_site.url + "/article")
     assert result.ok and result.status_code == 200
     assert result.title == "The Orchestra Guide"
-    assert "Getting started\nOrchestra runs local models & keeps notes." in result.content
-    assert "One\nTwo" in result.content
+    # Headings and lists survive as Markdown, so the chunker can follow them.
+    assert result.content == ("# Getting started\n\nOrchestra runs local models & keeps notes."
+                              "\n\n- One\n- Two")
     assert "secret" not in result.content and "color" not in result.content
     assert "ignored" not in result.content
 

@@ -14,6 +14,7 @@ from orchestra import db as dblib
 from orchestra.resources import resource_dir
 from orchestra.services.chat import ChatService
 from orchestra.services.hub import Hub
+from orchestra.services.knowledge.embedding import Embedder
 from orchestra.services.knowledge.service import KnowledgeService
 from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.orchestrator import Orchestrator
@@ -45,7 +46,10 @@ def make_app(config, **overrides):
     hub = Hub()
     lmstudio = LMStudioClient(config.lmstudio_url, benchmarks=stores.benchmarks,
                               api_token=config.lmstudio_token)
-    knowledge = KnowledgeService(stores, lmstudio, hub, embedder=None)
+    # Vectors beside full text only when an embedding model is configured.
+    embedder = (Embedder(stores, lmstudio, config.embedding_model)
+                if config.embedding_model else None)
+    knowledge = KnowledgeService(stores, lmstudio, hub, embedder=embedder)
     settings = dict(
         config=config,
         db=database,

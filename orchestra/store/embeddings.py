@@ -1,11 +1,33 @@
 """Embedding vectors of knowledge chunks: one per chunk, with the model that made it."""
 
 import json
+import logging
+
+import pymysql
 
 from orchestra.db import utcnow
 
+logger = logging.getLogger(__name__)
+
+#: InnoDB's "deadlock found": it rolled the whole transaction back, so running it again is safe
+DEADLOCK = 1213
+#: runs of one batch's transaction before a deadlock is given up on
+PUT_ATTEMPTS = 4
+
 #: ids per `IN (...)` list, well under SQLite's limit on a statement's parameters
 _IDS_PER_QUERY = 500
+
+
+#: a chunk's new vector replaces the one it has (of whichever model)
+_UPSERT = {
+    "sqlite": "INSERT INTO knowledge_embeddings (chunk_id, model, dims, vector, created_at)"
+              " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (chunk_id) DO UPDATE SET"
+              " model = excluded.model, dims = excluded.dims, vector = excluded.vector,"
+              " created_at = excluded.created_at",
+    "mysql": "INSERT INTO knowledge_embeddings (chunk_id, model, dims, vector, created_at)"
+             " VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE model = VALUES(model),"
+             " dims = VALUES(dims), vector = VALUES(vector), created_at = VALUES(created_at)",
+}
 
 
 def _marks(items):
@@ -48,19 +70,40 @@ class EmbeddingStore:
         return await self.db.run(self._put, model, list(vectors))
 
     def _put(self, conn, model, vectors):
+        # Deleting a source (or cutting it anew) while its chunks are being embedded can
+        # deadlock with this transaction on MySQL; InnoDB then undoes one of the two.
+        for attempt in range(1, PUT_ATTEMPTS + 1):
+            try:
+                return self._put_once(conn, model, vectors)
+            except pymysql.err.OperationalError as e:
+                if not e.args or e.args[0] != DEADLOCK or attempt == PUT_ATTEMPTS:
+                    raise
+                logger.info("storing %d vectors met a deadlock; trying again", len(vectors))
+
+    def _put_once(self, conn, model, vectors):
         if not vectors:
             return 0
         now = utcnow()
+        vectors = sorted(vectors)  # rows locked in one order: concurrent batches queue up
         ids = [chunk_id for chunk_id, _, _ in vectors]
+        lock = ""
+        if conn.dialect == "mysql":
+            # InnoDB's default (REPEATABLE READ) takes gap locks, and two batches inserting
+            # into gaps the other locked deadlock. READ COMMITTED takes none; the share lock
+            # keeps the chunks from being deleted before the commit.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            lock = " LOCK IN SHARE MODE"
         with conn.transaction():
-            conn.execute("DELETE FROM knowledge_embeddings WHERE chunk_id IN (%s)" % _marks(ids),
-                         *ids)
-            # INSERT ... SELECT: a row only for chunks that exist, so a chunk deleted while its
-            # vector was being made is skipped instead of failing the whole batch.
-            return conn.executemany(
-                "INSERT INTO knowledge_embeddings (chunk_id, model, dims, vector, created_at)"
-                " SELECT id, %s, %s, %s, %s FROM knowledge_chunks WHERE id = %s",
-                [(model, dims, blob, now, chunk_id) for chunk_id, dims, blob in vectors])
+            # Only chunks that still exist get a vector: one deleted while it was being
+            # embedded (its source changed or went) is skipped instead of failing the batch.
+            existing = {row.id for row in conn.query(
+                "SELECT id FROM knowledge_chunks WHERE id IN (%s)%s" % (_marks(ids), lock),
+                *ids)}
+            kept = [(chunk_id, model, dims, blob, now) for chunk_id, dims, blob in vectors
+                    if chunk_id in existing]
+            if kept:
+                conn.executemany(_UPSERT[conn.dialect], kept)
+            return len(kept)
 
     async def load(self, base_id, model):
         """[(chunk_id, dims, bytes)] of a base's vectors of `model`, in chunk-id order."""

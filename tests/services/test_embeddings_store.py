@@ -326,3 +326,27 @@ async def test_reembed_stale_leaves_chunks_in_flight_to_their_call(embedder, sto
     await running
     assert await stale == 3
     assert await stores.knowledge_embeddings.count(MODEL) == 5
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_batches_stored_while_sources_are_cut_anew_all_land_or_skip(stores, corpus):
+    # On MariaDB these transactions contend for the same rows (and deadlock now and then,
+    # which put() retries); on SQLite they queue. Either way each ends consistent.
+    store = stores.knowledge_embeddings
+    base = await corpus.base()
+    first = await corpus.source(base, TEXTS)
+    blob = vectors.pack([1, 2, 3])
+    for _ in range(20):
+        second = await corpus.source(base, TEXTS)
+        source_id = (await stores.knowledge_chunks.get_many(second[:1]))[0]["source_id"]
+        ids = first + second
+        results = await asyncio.gather(
+            store.put(MODEL, [(i, 3, blob) for i in ids[0::2]]),
+            store.put(MODEL, [(i, 3, blob) for i in ids[1::2]]),
+            store.put(OTHER_MODEL, [(i, 3, blob) for i in ids[3:8]]),
+            stores.knowledge_chunks.replace(source_id, [Chunk("anew", [], 0, 4, 1)], "1" * 64))
+        assert results[0] + results[1] >= len(first)
+        kept = {chunk_id for chunk_id, _, _ in await store.load(base, MODEL)} | {
+            chunk_id for chunk_id, _, _ in await store.load(base, OTHER_MODEL)}
+        assert set(first) <= kept and not kept & set(second)
+    assert await store.count() == len(first)

@@ -162,6 +162,11 @@ def test_html_to_markdown_details():
     assert markdown == ("# First heading\n\na\nb\n\n"
                         "````\nx = 1\n```\ninner fence\n```\n````\n\n- loose item")
     assert html_to_markdown("") == (None, "")
+    # One column: outer pipes, or the dashes would make the first row a heading.
+    title, markdown = html_to_markdown("<table><tr><th>Step</th></tr><tr><td>one</td></tr>"
+                                       "</table>")
+    assert markdown == "| Step |\n| --- |\n| one |"
+    assert [c.heading_path for c in chunk_text(markdown)] == [[]]
 
 
 @pytest.mark.parametrize("filename, content_type, fmt", [
@@ -188,6 +193,9 @@ def test_html_found_by_its_first_bytes_or_its_content_type():
 def test_encodings():
     assert extract(b"\xef\xbb\xbfwith a BOM", "a.txt").text == "with a BOM"
     assert extract("UTF-16 text".encode("utf-16"), "a.txt").text == "UTF-16 text"
+    assert extract("UTF-16 text".encode("utf-16"), "notes").text == "UTF-16 text"
+    page = '<meta charset="windows-1252"><p>caf\u00e9 \u20ac5</p>'.encode("cp1252")
+    assert extract(page, "old.html").text == "caf\u00e9 \u20ac5"
     assert refused("caf\u00e9".encode("latin-1"), "a.txt") == \
         "The file is not UTF-8 text; save it as UTF-8 and upload it again."
     assert refused(b"abc\x00def", "a.txt") == "The file holds binary data, not text."

@@ -7,6 +7,7 @@ import pytest
 from orchestra.services.hub import Hub
 from orchestra.services.knowledge.service import KnowledgeService, query_terms
 from orchestra.services.lmstudio.text import estimate_tokens
+from tests.fakes.website import fake_site  # noqa: F401
 
 HANDBOOK = """# Brewing
 
@@ -249,3 +250,85 @@ async def test_recover_indexes_stale_sources_after_a_restart(app, fetch):
         assert (await stores.knowledge_sources.get(source.id)).status == "ready"
     assert (await stores.knowledge_sources.get(pending.id)).status == "pending"
     assert await stores.knowledge_sources.stale_ids() == []
+
+
+@pytest.mark.gen_test
+async def test_a_fetched_page_is_handed_over_and_indexed(app, fetch, knowledge,
+                                                         fake_site):  # noqa: F811
+    base = await add_base(fetch)
+    r = await fetch("/api/knowledge-sources", method="POST", json={
+        "knowledgeBaseId": base, "kind": "url", "title": "Guide",
+        "url": fake_site.url + "/article"})
+    assert r.json()["status"] == "pending"
+    await app.settings["services"]["webfetch"].wait()  # the fetch, then its indexing
+    source = await source_of(fetch, r.json()["id"])
+    assert source["status"] == "ready" and source["format"] == "markdown"
+    assert source["chunkCount"] >= 1
+    [hit, *_] = await knowledge.search([base], "getting started")  # a heading of the page
+    assert hit["source_id"] == source["id"]
+    assert "Getting started" in " ".join(hit["heading_path"] + [hit["text"]])
+
+
+# -- with an embedding model ---------------------------------------------------------------
+
+EMBEDDING_MODEL = "text-embedding-nomic-embed-text-v1.5"
+
+
+@pytest.fixture
+def hybrid(app, fake_lmstudio, io_loop):
+    """A KnowledgeService with an Embedder on the fake LM Studio's embedding model."""
+    from orchestra.services.knowledge.embedding import Embedder
+    stores, lmstudio = app.settings["stores"], app.settings["lmstudio"]
+    # The app's own service has looked for stale sources before these tests add theirs.
+    io_loop.run_sync(app.settings["services"]["knowledge"].wait)
+    hub = Hub()
+    service = KnowledgeService(stores, lmstudio, hub, Embedder(stores, lmstudio,
+                                                               EMBEDDING_MODEL))
+    service.events = Events(hub)
+    yield service
+    io_loop.run_sync(service.close)
+
+
+async def indexed(service, base_id, title, content):
+    source = await service.stores.knowledge_sources.create({
+        "knowledge_base_id": base_id, "kind": "text", "title": title, "content": content,
+        "status": "indexing"})
+    await service.index_source(source.id)
+    return source
+
+
+@pytest.mark.gen_test
+async def test_search_fuses_full_text_and_vector_ranks(fetch, hybrid):
+    base = await add_base(fetch)
+    car = await indexed(hybrid, base, "Garage", "The automobile needs new tyres in winter.")
+    await indexed(hybrid, base, "Kitchen", "Bread rises when the yeast is warm.")
+    await indexed(hybrid, base, "Garden", "Tomatoes need water every single evening.")
+    assert hybrid.mode()["embeddingModel"] == EMBEDDING_MODEL
+    phases = [p["phase"] for p in hybrid.events.of(car.id)]
+    assert "embedding" in phases and phases[-1] == "done"
+
+    # Full text alone knows no "car"; the vectors know it means "automobile".
+    assert await hybrid.stores.knowledge_chunks.search([base], ["car", "repair"]) == []
+    hits = await hybrid.search([base], "car repair", limit=2)
+    assert hits[0]["source_title"] == "Garage" and len(hits) == 2
+    assert hits[0]["score"] > hits[1]["score"] and hits[0]["heading_path"] == []
+    # A passage both rankings agree on is first, with the fused score.
+    [best, *_] = await hybrid.search([base], "yeast bread")
+    assert best["source_title"] == "Kitchen" and 0 < best["score"] <= 2 / 61
+    assert await hybrid.search([base], "what is it?") == []
+
+
+@pytest.mark.gen_test
+async def test_an_embedding_failure_leaves_the_source_searchable_by_full_text(
+        fetch, hybrid, fake_lmstudio):
+    base = await add_base(fetch)
+    fake_lmstudio.fail_next(500, "embedding engine crashed", path="/v1/embeddings")
+    source = await indexed(hybrid, base, "Garage", "The automobile needs new tyres.")
+    stored = await hybrid.stores.knowledge_sources.get(source.id)
+    assert stored.status == "ready" and stored.chunk_count == 1
+    last = hybrid.events.of(source.id)[-1]
+    assert last["phase"] == "done" and last["status"] == "ready"
+    assert last["error"].startswith("Embedding failed (full-text search still works)")
+    [hit] = await hybrid.stores.knowledge_chunks.search([base], ["automobile"])
+    assert [h["chunk_id"] for h in await hybrid.search([base], "automobile")] == [
+        hit["chunk_id"]]

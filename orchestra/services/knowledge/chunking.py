@@ -46,8 +46,9 @@ def chunk_text(text, fmt="markdown", target_tokens=TARGET_TOKENS, overlap_tokens
     "text" is read as paragraphs only. "markdown" follows headings (ATX and setext), lists
     (kept together where they fit, else cut between items), code blocks and tables (kept
     whole where they fit, else cut between lines). "pdf" is pages separated by form feeds:
-    each page is read as Markdown under the heading path ["Page N", ...] and no chunk
-    crosses a page. A chunk holds at most `target_tokens` of its own text; a chunk that
+    each page is read as Markdown under the heading path ["Page N", ...] (a heading found
+    on one page goes on over the next ones, as the document does) and no chunk crosses a
+    page. A chunk holds at most `target_tokens` of its own text; a chunk that
     follows another in the same section also starts with about `overlap_tokens` of the end
     of that one (whole words, from a sentence start where one is near), never across a
     heading or a page. Pure and CPU-bound: callers run it in an executor."""

@@ -57,7 +57,7 @@ def extract(data, filename, content_type=None):
     elif kind == "docx":
         result = _docx(data)
     else:
-        text = _decode(data, kind)
+        text = _decode(data, _html_charset(data) if kind == "html" else None)
         if kind == "html":
             title, markdown = html_to_markdown(text)
             result = Extracted(markdown, "markdown", title)
@@ -120,7 +120,9 @@ def _is_docx(data):
 
 
 def _looks_like_text(head):
-    if b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if b"\x00" in head:
         return False
     try:
         head.decode("utf-8")
@@ -129,8 +131,18 @@ def _looks_like_text(head):
     return True
 
 
-def _decode(data, kind):
-    """Text files are UTF-8 (a BOM is dropped; UTF-16 with a BOM is read too)."""
+_META_CHARSET = re.compile(rb"<meta[^>]+charset=[\"']?([A-Za-z0-9_-]+)", re.IGNORECASE)
+
+
+def _html_charset(data):
+    """The charset an HTML file declares in a <meta> near its start, if any."""
+    match = _META_CHARSET.search(data[:4096])
+    return match.group(1).decode("ascii") if match else None
+
+
+def _decode(data, declared=None):
+    """Text files are UTF-8 (a BOM is dropped; UTF-16 with a BOM is read too); an HTML file
+    that declares another charset is read with it."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = data.decode("utf-16")
@@ -142,6 +154,13 @@ def _decode(data, kind):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
+            text = None
+        if text is None and declared:
+            try:
+                text = data.decode(declared)
+            except (LookupError, UnicodeDecodeError):
+                pass
+        if text is None:
             raise ExtractError("The file is not UTF-8 text; save it as UTF-8 and upload it "
                                "again.")
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -213,7 +232,9 @@ def _docx(data):
         blocks, title, first_heading = [], None, None
         for item in document.iter_inner_content():
             if isinstance(item, Table):
-                blocks.append(("table", _docx_table(item)))
+                table = _docx_table(item)
+                if table:
+                    blocks.append(("table", table))
                 continue
             text = " ".join(item.text.split())
             if not text:
@@ -275,13 +296,16 @@ def _cell(text):
 
 
 def _table_markdown(rows):
-    """`a | b` rows, a `--- | ---` line under the first so that Markdown reads a table."""
+    """`a | b` rows, a `--- | ---` line under the first so that Markdown reads a table (with
+    outer pipes when there is one column: `| a |`, else `---` would underline a heading)."""
     rows = [row for row in rows if any(row)]
     if not rows:
         return ""
     width = max(len(row) for row in rows)
     lines = [" | ".join(row + [""] * (width - len(row))).strip() for row in rows]
     lines.insert(1, " | ".join(["---"] * width))
+    if width == 1:
+        lines = ["| %s |" % line for line in lines]
     return "\n".join(lines)
 
 
@@ -316,12 +340,11 @@ class MarkdownConverter(html.parser.HTMLParser):
         super().__init__(convert_charrefs=True)
         self.blocks = []            # (kind, markdown)
         self.inline = []            # text of the block being read
-        self.skip = None            # (tag, depth) of the element being dropped
+        self.skip = None            # [tag, depth] of the element being dropped
         self.title_parts, self.in_title = [], False
         self.first_h1 = None
         self.heading = None         # level of the heading being read
         self.lists = []             # "ul" or "ol" with their counters: [tag, n]
-        self.item_indent = 0
         self.pre = None             # [language, parts] of a <pre> being read
         self.table = None           # rows being read
         self.row = None

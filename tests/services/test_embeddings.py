@@ -3,6 +3,7 @@ the packed vectors, cosine top-k and reciprocal rank fusion."""
 
 import json
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -69,6 +70,23 @@ async def test_embed_sends_batches_and_keeps_the_order(client, fake_lmstudio):
     assert got == [embedding(text) for text in texts]
     assert await client.embed(texts[:3], MODEL, batch_size=2) == got[:3]
     assert await client.embed([], MODEL) == []
+
+
+@pytest.mark.gen_test
+async def test_embed_reads_the_answer_off_the_ioloop(client, fake_lmstudio, monkeypatch):
+    on_main = []
+    for name in ("_decode", "_vectors"):
+        real = getattr(client, name)
+
+        def spy(*args, _real=real, _name=name):
+            on_main.append((_name, threading.current_thread() is threading.main_thread()))
+            return _real(*args)
+
+        monkeypatch.setattr(client, name, spy)
+    await client.embed(["one", "two"], MODEL)
+    assert ("_decode", False) in on_main and ("_vectors", False) in on_main
+    assert ("_decode", True) in on_main  # the short list of models is read on the loop
+    assert ("_vectors", True) not in on_main
 
 
 @pytest.mark.gen_test

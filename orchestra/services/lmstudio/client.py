@@ -108,8 +108,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
             request_timeout=timeout, **callbacks,
         )
 
-    async def _call(self, path, body=None, *, timeout=None, model=None):
-        """One request; returns the decoded JSON answer or raises a typed error."""
+    async def _call(self, path, body=None, *, timeout=None, model=None, off_loop=False):
+        """One request; returns the decoded JSON answer or raises a typed error. `off_loop`
+        decodes on a worker thread: an answer of embeddings is megabytes of numbers."""
         started = []
         request = self._request(path, body=body, timeout=timeout,
                                 header_callback=lambda line: started or started.append(1))
@@ -123,6 +124,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
             if error is None:
                 raise
             raise error from None
+        if off_loop:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._decode, response, path, model)
         return self._decode(response, path, model)
 
     def _decode(self, response, path, model):

@@ -7,6 +7,7 @@ order by `index`; an answer that does not hold exactly one vector of numbers per
 of one length, is refused rather than stored.
 """
 
+import asyncio
 import logging
 import numbers
 
@@ -14,8 +15,8 @@ from .errors import ModelNotFound, UpstreamError
 
 logger = logging.getLogger(__name__)
 
-#: texts per request: large enough to keep the server busy, small enough that one answer
-#: (64 x 1024 floats, about 1 MB of JSON) decodes quickly on the IOLoop
+#: texts per request: enough to keep the server busy; an answer of 64 vectors of 1,024 floats
+#: is about 2 MB of JSON (LM Studio indents it), which is decoded on a worker thread
 EMBED_BATCH = 64
 
 #: what servers say when the model they run or were asked for makes no embeddings
@@ -27,7 +28,8 @@ _NOT_EMBEDDING = (
 
 
 class EmbeddingsMixin:
-    """`embed(texts, model)` for LMStudioClient (which provides `_call` and `server`)."""
+    """`embed(texts, model)` for LMStudioClient (which provides `_call`, `_resolve_model` and
+    `server`)."""
 
     async def embed(self, texts, model, batch_size=EMBED_BATCH):
         """One vector (a list of floats) per text, in the order given; all of one length.
@@ -48,7 +50,9 @@ class EmbeddingsMixin:
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
             data = await self._embed_call({"model": model, "input": batch}, model)
-            vectors.extend(self._vectors(data, len(batch)))
+            # checking some 65,000 numbers is CPU work too
+            vectors.extend(await asyncio.get_running_loop().run_in_executor(
+                None, self._vectors, data, len(batch)))
             if len(vectors[-1]) != len(vectors[0]):
                 raise self._bad_answer(f"its vectors have {len(vectors[0])} and "
                                        f"{len(vectors[-1])} dimensions")
@@ -56,7 +60,7 @@ class EmbeddingsMixin:
 
     async def _embed_call(self, body, model):
         try:
-            return await self._call("/v1/embeddings", body, model=model)
+            return await self._call("/v1/embeddings", body, model=model, off_loop=True)
         except (ModelNotFound, UpstreamError) as error:
             if _says_not_embedding(error.server_message):
                 raise self._not_embedding(model) from None

@@ -13,6 +13,7 @@ import markupsafe
 import tornado.web
 
 from orchestra import entities
+from orchestra.services.knowledge.service import query_terms as search_terms
 from orchestra.web import bodies, knowledge_api
 from orchestra.web.crud import EntityPage, page_routes
 from orchestra.web.forms import Column, Field, FormRedisplay, PageEntity, load
@@ -73,10 +74,9 @@ async def search_context(knowledge, item, query):
 
 # -- marking the query's words in a passage ------------------------------------------------
 
-WORD = re.compile(r"\w+")
-STOPWORDS = frozenset("""a an and are as at be by for from has have he in is it its of on or
-that the this to was were will with what which who how when where why do does not""".split())
-SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "ers", "er", "ly", "s")
+# Letters and digits, as the full-text index reads words.
+WORD = re.compile(r"[^\W_]+")
+SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ed", "ers", "er", "ly", "s")
 
 
 def fold(word):
@@ -86,27 +86,30 @@ def fold(word):
 
 
 def stem(word):
-    """A rough stem ("indexing" -> "index", "running" -> "run"): enough to mark the forms
-    of a word that the full-text search matched."""
-    for suffix in SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            word = word[:-len(suffix)]
-            break
+    """A rough stem of a folded word ("indexing" and "indexed" -> "index", "running" ->
+    "run", "cafes" -> "caf"), enough to mark the forms of a word the search matched."""
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "i"
+    else:
+        for suffix in SUFFIXES:
+            if (word.endswith(suffix) and len(word) - len(suffix) >= 3
+                    and not (suffix == "s" and word.endswith("ss"))):
+                word = word[:-len(suffix)]
+                break
     if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
         word = word[:-1]
+    if len(word) > 3 and word[-1] in "ey":
+        word = word[:-1] + ("i" if word[-1] == "y" else "")
     return word
 
 
 def query_terms(query):
-    """The stems of the query's words that a search looks for."""
-    words = {fold(w) for w in WORD.findall(query)}
-    return sorted({stem(w) for w in words
-                   if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}, key=len)
+    """The stems of the words a search looks for (the knowledge service's terms)."""
+    return frozenset(stem(fold(w)) for w in search_terms(query))
 
 
 def matches(word, terms):
-    folded = fold(word)
-    return any(folded.startswith(t) and len(folded) - len(t) <= 5 for t in terms)
+    return stem(fold(word)) in terms
 
 
 def snippet(text, terms, width=SNIPPET):

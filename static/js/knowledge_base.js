@@ -130,7 +130,10 @@ function draw(source) {
   tr.querySelector('td.chunks').textContent = String(source.chunkCount ?? 0);
   setError(tr, source.error ?? payload?.error);
   const box = tr.querySelector('.indexing-progress');
-  if (source.status === 'failed') box?.remove();
+  // A bar that saw its source finish stays full; one drawn before (waiting) goes.
+  if (source.status === 'failed' || (source.status === 'ready' && box?.dataset.phase !== 'done')) {
+    box?.remove();
+  }
   if (source.status === 'pending' || source.status === 'indexing') {
     const waiting = progressBox(tr);
     waiting.querySelector('progress').removeAttribute('value');
@@ -161,6 +164,17 @@ async function refresh() {
   } catch {
     // The server is away: the socket says so, and redraws when it is back.
   }
+  watchFetches();
+}
+
+// A web page being fetched has no progress to report until it is indexed, and a fetch that
+// fails ends before indexing starts, with no frame: while a source is pending, the table is
+// read again now and then.
+let fetchTimer = null;
+
+function watchFetches() {
+  clearTimeout(fetchTimer);
+  if (table.querySelector('.badge.pending')) fetchTimer = setTimeout(refreshSoon, 3000);
 }
 
 // One redraw at a time; requests meanwhile make one more after it.
@@ -285,6 +299,7 @@ function start() {
     live.dataset.state = state;
   });
   socket.start();
+  watchFetches();
   const form = document.getElementById('add-file');
   form?.addEventListener('submit', (event) => {
     event.preventDefault();

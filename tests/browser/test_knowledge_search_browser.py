@@ -5,7 +5,7 @@ highlighted."""
 import pytest
 
 from tests.browser.conftest import page_errors
-from tests.web.test_knowledge_api import DOCUMENTS
+from tests.web.test_knowledge_api import DOCUMENTS, fixture
 
 
 def manual(sections=40):
@@ -78,7 +78,7 @@ async def test_an_unreadable_upload_shows_the_reason_and_a_too_large_one_is_not_
     base = await app.settings["stores"].knowledge_bases.create({"name": "Docs",
                                                                 "description": ""})
     broken = tmp_path / "broken.docx"
-    broken.write_bytes(b"PK\x03\x04 not a zip archive")
+    broken.write_bytes(fixture("not-a-document.zip"))
     page = await open_page("/knowledge-bases/%d" % base.id)
     await page.wait_for_selector("#kb-live[data-subscribed]")
     await page.set_input_files("#src-file-file", str(broken))

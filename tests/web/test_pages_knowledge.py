@@ -2,7 +2,6 @@
 
 import pytest
 
-from orchestra.web import knowledge
 from tests.fakes.website import fake_site  # noqa: F401
 from tests.web.conftest import field_error, input_value
 
@@ -70,26 +69,6 @@ async def test_uploaded_text_file_becomes_a_source(browser, fetch, app):
     [source] = await sources(fetch, base)
     assert source["title"] == "notes.md" and source["kind"] == "file"
     assert source["content"] == text and source["status"] == "ready"
-
-
-@pytest.mark.parametrize("content, message", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This is not a text file (UTF-8 expected)."),
-    (b"\xff\xfe\xfa broken", "This is not a text file (UTF-8 expected)."),
-    (b"abc" * 100, "The file is larger than 200 bytes."),
-    (b"", "Choose a text file to upload."),
-])
-@pytest.mark.gen_test
-async def test_binary_oversized_or_missing_uploads_are_refused(browser, fetch, monkeypatch,
-                                                               content, message):
-    monkeypatch.setattr(knowledge, "MAX_UPLOAD", 200)
-    await browser.login()
-    base = await make_base(browser)
-    r = await browser.post(base + "/sources", {"kind": "file", "title": "Kept"},
-                           files={"file": ("data.bin", content)})
-    assert r.code == 400
-    assert field_error(r.text, "src-file-file") == message
-    assert 'aria-describedby="src-file-file-error' in r.text
-    assert await sources(fetch, base) == []
 
 
 @pytest.mark.gen_test

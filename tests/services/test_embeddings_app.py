@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from orchestra.app import close_app, make_app
+from tests.knowledge_helpers import add_base, add_text
 
 MODEL = "text-embedding-nomic-embed-text-v1.5"
 OTHER_MODEL = "text-embedding-bge-m3"
@@ -37,19 +38,6 @@ def knowledge(app, fake_lmstudio):
     return app.settings["services"]["knowledge"]
 
 
-async def add_source(fetch, base_id, title, content):
-    r = await fetch("/api/knowledge-sources", method="POST", json={
-        "knowledgeBaseId": base_id, "kind": "text", "title": title, "content": content})
-    assert r.code == 201, r.text
-    return r.json()
-
-
-async def add_base(fetch, name):
-    r = await fetch("/api/knowledge-bases", method="POST", json={"name": name})
-    assert r.code == 201, r.text
-    return r.json()["id"]
-
-
 def events_of(hub):
     seen = []
     hub.subscribe("knowledge:update", lambda base_id, payload: seen.append(payload))
@@ -63,8 +51,8 @@ async def test_sources_are_embedded_and_search_finds_a_paraphrase_full_text_miss
     knowledge.target_tokens, knowledge.overlap_tokens = 20, 0  # a chunk per section
     events = events_of(app.settings["hub"])
     base = await add_base(fetch, "House")
-    garage = await add_source(fetch, base, "Garage", GARAGE)
-    await add_source(fetch, base, "Kitchen", KITCHEN)
+    garage = await add_text(fetch, base, "Garage", GARAGE)
+    await add_text(fetch, base, "Kitchen", KITCHEN)
     await knowledge.wait()
 
     source = (await fetch("/api/knowledge-sources/%d" % garage["id"])).json()
@@ -93,7 +81,7 @@ async def test_an_embedding_failure_leaves_full_text_working(app, fetch, knowled
     events = events_of(app.settings["hub"])
     base = await add_base(fetch, "House")
     fake_lmstudio.fail_next(500, "the embedding engine crashed", path="/v1/embeddings")
-    source = await add_source(fetch, base, "Garage", GARAGE)
+    source = await add_text(fetch, base, "Garage", GARAGE)
     await knowledge.wait()
     source = (await fetch("/api/knowledge-sources/%d" % source["id"])).json()
     assert source["status"] == "ready"
@@ -109,8 +97,8 @@ async def test_an_embedding_failure_leaves_full_text_working(app, fetch, knowled
 async def test_naming_another_model_re_embeds_in_the_background(app, config, fetch, knowledge,
                                                                fake_lmstudio):
     base = await add_base(fetch, "House")
-    await add_source(fetch, base, "Garage", GARAGE)
-    await add_source(fetch, base, "Kitchen", KITCHEN)
+    await add_text(fetch, base, "Garage", GARAGE)
+    await add_text(fetch, base, "Kitchen", KITCHEN)
     await knowledge.wait()
     store = app.settings["stores"].knowledge_embeddings
     count = await store.count(MODEL)

@@ -8,6 +8,7 @@ from orchestra.services.hub import Hub
 from orchestra.services.knowledge.service import KnowledgeService, query_terms
 from orchestra.services.lmstudio.text import estimate_tokens
 from tests.fakes.website import fake_site  # noqa: F401
+from tests.knowledge_helpers import add_base, add_text
 
 HANDBOOK = """# Brewing
 
@@ -38,19 +39,6 @@ class Events:
 
     def of(self, source_id):
         return [p for _, p in self.seen if p["sourceId"] == source_id]
-
-
-async def add_base(fetch, name="Handbook"):
-    r = await fetch("/api/knowledge-bases", method="POST", json={"name": name})
-    assert r.code == 201, r.text
-    return r.json()["id"]
-
-
-async def add_text(fetch, base_id, title, content):
-    r = await fetch("/api/knowledge-sources", method="POST", json={
-        "knowledgeBaseId": base_id, "kind": "text", "title": title, "content": content})
-    assert r.code == 201, r.text
-    return r.json()
 
 
 async def source_of(fetch, source_id):

@@ -3,7 +3,6 @@ kind as sources (unreadable ones stored as failed, with the reason), 413 before 
 upload is read, and a source's chunks. On SQLite and MariaDB."""
 
 import asyncio
-import io
 import json
 import os
 import socket
@@ -15,6 +14,7 @@ import pytest
 from orchestra.web import knowledge_api
 from tests.conftest import TOKEN
 from tests.web.conftest import multipart
+from tests.knowledge_helpers import add_base, add_text
 
 AUTH = {"Authorization": "Bearer %s" % TOKEN}
 
@@ -50,18 +50,6 @@ UNREADABLE = {
 
 # -- helpers ---------------------------------------------------------------------------------
 
-async def make_base(fetch, name="Handbook"):
-    r = await fetch("/api/knowledge-bases", method="POST", json={"name": name})
-    assert r.code == 201, r.text
-    return r.json()["id"]
-
-
-async def add_text(fetch, base_id, title, content):
-    r = await fetch("/api/knowledge-sources", method="POST", json={
-        "knowledgeBaseId": base_id, "kind": "text", "title": title, "content": content})
-    assert r.code == 201, r.text
-    return r.json()
-
 
 async def upload(fetch, base_id, filename, content, title=None):
     fields = [("title", title)] if title is not None else []
@@ -84,8 +72,8 @@ def knowledge(app):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_search_answers_the_best_passages_of_that_base(fetch, knowledge, config):
-    base = await make_base(fetch)
-    other = await make_base(fetch, "Other")
+    base = await add_base(fetch)
+    other = await add_base(fetch, "Other")
     tea = await add_text(fetch, base, "Tea", "# Tea\n\n## Brewing\n\nSteep green tea at 80 "
                          "degrees for two minutes.\n\n## Storage\n\nKeep leaves dry and dark.")
     await add_text(fetch, base, "Coffee", "# Coffee\n\nGrind beans just before brewing coffee.")
@@ -124,7 +112,7 @@ async def test_search_answers_the_best_passages_of_that_base(fetch, knowledge, c
 ])
 @pytest.mark.gen_test
 async def test_bad_searches_answer_400_naming_the_field(fetch, args, field):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     r = await search(fetch, base, **args)
     assert r.code == 400, r.text
     assert r.headers["Content-Type"].startswith("application/json")
@@ -136,7 +124,7 @@ async def test_search_of_a_missing_base_is_404(fetch):
     r = await search(fetch, 999, q="tea")
     assert r.code == 404 and r.json() == {"error": "No knowledge base with id 999."}
     assert (await fetch("/api/knowledge-bases/999/search?q=tea", token=False)).code == 401
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     assert (await fetch("/api/knowledge-bases/%d/search?q=tea" % base, method="POST")).code \
         == 405
 
@@ -145,7 +133,7 @@ async def test_search_of_a_missing_base_is_404(fetch):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_each_kind_of_file_becomes_a_searchable_source(fetch, knowledge):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     created = {}
     for filename, (content, fmt, word, heading) in DOCUMENTS.items():
         r = await upload(fetch, base, filename, content)
@@ -175,7 +163,7 @@ async def test_each_kind_of_file_becomes_a_searchable_source(fetch, knowledge):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_title_given_with_the_file_is_kept(fetch, knowledge):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     r = await upload(fetch, base, "notes.txt", b"Zeppelins fly.", title="  Airships  ")
     assert r.code == 201 and r.json()["title"] == "Airships"
     r = await upload(fetch, base, "notes.txt", b"Zeppelins fly.", title="t" * 201)
@@ -192,7 +180,7 @@ async def test_a_title_given_with_the_file_is_kept(fetch, knowledge):
 @pytest.mark.gen_test(timeout=60)
 async def test_an_unreadable_file_is_stored_failed_with_the_reason(fetch, knowledge, filename,
                                                                    content):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     r = await upload(fetch, base, filename, content)
     assert r.code == 201, r.text
     source = r.json()
@@ -211,7 +199,7 @@ async def test_an_unreadable_file_is_stored_failed_with_the_reason(fetch, knowle
 
 @pytest.mark.gen_test
 async def test_uploads_that_store_nothing(fetch):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     body, content_type = multipart([("title", "No file")], {})
     r = await fetch("/api/knowledge-bases/%d/files" % base, method="POST", body=body,
                     headers={"Content-Type": content_type})
@@ -233,7 +221,7 @@ async def test_uploads_that_store_nothing(fetch):
 @pytest.mark.gen_test
 async def test_a_file_over_the_limit_inside_a_small_body_is_413(fetch, monkeypatch):
     monkeypatch.setattr(knowledge_api, "MAX_FILE", 100)
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     r = await upload(fetch, base, "big.txt", b"a" * 101)
     assert r.code == 413
     assert r.json() == {"error": "The file is larger than the limit of 0.1 kB (100 bytes)."}
@@ -260,7 +248,7 @@ def raw_post(port, path, length, extra_headers=""):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_200_mb_upload_is_refused_before_it_is_read(fetch, http_port):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     loop = asyncio.get_running_loop()
     limit = knowledge_api.MAX_UPLOAD_BODY
     message = "The upload is larger than the limit of 50.1 MB (%d bytes)." % limit
@@ -290,7 +278,7 @@ async def test_a_200_mb_upload_is_refused_before_it_is_read(fetch, http_port):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_a_sources_chunks_in_document_order(fetch, knowledge):
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     sections = "\n\n".join("## Part %d\n\n%s" % (n, ("Sentence %d about owls. " % n) * 60)
                            for n in range(1, 6))
     source = await add_text(fetch, base, "Owls", "# Owls\n\n" + sections)

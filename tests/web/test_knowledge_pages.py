@@ -10,17 +10,7 @@ import pytest
 from orchestra.web import knowledge, knowledge_api
 from tests.web.conftest import field_error
 from tests.web.test_knowledge_api import DOCUMENTS, UNREADABLE, add_text, fixture
-
-
-async def make_base(browser):
-    r = await browser.post("/knowledge-bases/new", {"name": "Handbook", "description": ""})
-    assert r.code == 303
-    return r.headers["Location"]
-
-
-async def sources(fetch, base_path):
-    id = base_path.rsplit("/", 1)[1]
-    return (await fetch("/api/knowledge-sources?knowledgeBaseId=%s" % id)).json()["items"]
+from tests.knowledge_helpers import add_base_page, sources_of_page
 
 
 def hits(page):
@@ -33,14 +23,14 @@ def hits(page):
 @pytest.mark.gen_test(timeout=60)
 async def test_files_uploaded_in_the_form_are_indexed(browser, fetch, app):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     for filename in ("guide.pdf", "notes.docx", "page.html"):
         r = await browser.post(base + "/sources", {"kind": "file", "title": ""},
                                files={"file": (filename, DOCUMENTS[filename][0])})
         assert r.code == 303 and r.headers["Location"] == base, r.text[:500]
         assert "indexing it now" in (await browser.follow(r)).text
     await app.settings["services"]["knowledge"].wait()
-    stored = sorted(await sources(fetch, base), key=lambda s: s["id"])
+    stored = sorted(await sources_of_page(fetch, base), key=lambda s: s["id"])
     assert [(s["title"], s["kind"], s["status"], s["format"]) for s in stored] == [
         ("guide.pdf", "file", "ready", "pdf"), ("notes.docx", "file", "ready", "markdown"),
         ("page.html", "file", "ready", "markdown")]
@@ -56,11 +46,11 @@ async def test_files_uploaded_in_the_form_are_indexed(browser, fetch, app):
 @pytest.mark.gen_test(timeout=60)
 async def test_an_unreadable_file_is_listed_failed_with_the_reason(browser, fetch, app):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     r = await browser.post(base + "/sources", {"kind": "file", "title": "Plans"},
                            files={"file": ("secret.pdf", fixture("encrypted.pdf"))})
     assert r.code == 303
-    [source] = await sources(fetch, base)
+    [source] = await sources_of_page(fetch, base)
     assert source["status"] == "failed" and source["error"] == UNREADABLE["encrypted.pdf"]
     page = (await browser.follow(r)).text
     flash = re.search(r'<p class="flash" role="status">([^<]*)</p>', page).group(1)
@@ -80,19 +70,19 @@ async def test_uploads_refused_by_the_form_keep_its_input(browser, fetch, monkey
                                                           field, message, status):
     monkeypatch.setattr(knowledge_api, "MAX_FILE", 200)
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     r = await browser.post(base + "/sources", {"kind": "file", "title": "Kept"}, files=files)
     assert r.code == status
     assert field_error(r.text, field) == message
     assert 'aria-describedby="%s-error' % field in r.text
     assert 'value="Kept"' in r.text
-    assert await sources(fetch, base) == []
+    assert await sources_of_page(fetch, base) == []
 
 
 @pytest.mark.gen_test(timeout=60)
 async def test_the_search_box_marks_the_words_found(browser, fetch, app, config):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     base_id = int(base.rsplit("/", 1)[1])
     await add_text(fetch, base_id, "Brewing <guide>", "# Tea\n\n## Brewing\n\nSteep green "
                    "tea at 80 degrees. <script>alert('tea')</script> Steeping longer makes "
@@ -128,7 +118,7 @@ async def test_the_search_box_marks_the_words_found(browser, fetch, app, config)
 @pytest.mark.gen_test(timeout=60)
 async def test_a_source_page_shows_its_chunks_as_sections(browser, fetch, app):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     base_id = int(base.rsplit("/", 1)[1])
     parts = "\n\n".join("## Part %d\n\n%s" % (n, "Owls <hunt> at night. " * 80)
                         for n in range(1, 4))

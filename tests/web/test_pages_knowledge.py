@@ -4,36 +4,26 @@ import pytest
 
 from tests.fakes.website import fake_site  # noqa: F401
 from tests.web.conftest import field_error, input_value
-
-
-async def make_base(browser):
-    r = await browser.post("/knowledge-bases/new", {"name": "Handbook", "description": ""})
-    assert r.code == 303
-    return r.headers["Location"]
-
-
-async def sources(fetch, base_path):
-    id = base_path.rsplit("/", 1)[1]
-    return (await fetch("/api/knowledge-sources?knowledgeBaseId=%s" % id)).json()["items"]
+from tests.knowledge_helpers import add_base_page, sources_of_page
 
 
 @pytest.mark.gen_test
 async def test_text_source_is_added_shown_and_deleted(browser, fetch, app):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     r = await browser.post(base + "/sources", {"kind": "text", "title": "Rules",
                                                "content": "Be <kind>."})
     assert r.code == 303 and r.headers["Location"] == base
     await app.settings["services"]["knowledge"].wait()
     page = (await browser.follow(r)).text
     assert "Rules" in page and 'class="badge ready"' in page and "added" in page
-    [source] = await sources(fetch, base)
+    [source] = await sources_of_page(fetch, base)
     assert source["status"] == "ready" and source["kind"] == "text"
     shown = await browser.get("%s/sources/%d" % (base, source["id"]))
     assert shown.code == 200 and "Be &lt;kind&gt;." in shown.text
 
     r = await browser.post("%s/sources/%d/delete" % (base, source["id"]))
-    assert r.code == 303 and await sources(fetch, base) == []
+    assert r.code == 303 and await sources_of_page(fetch, base) == []
     assert (await browser.post("%s/sources/%d/delete" % (base, source["id"]))).code == 404
     assert (await browser.get("%s/sources/%d" % (base, source["id"]))).code == 404
 
@@ -41,18 +31,18 @@ async def test_text_source_is_added_shown_and_deleted(browser, fetch, app):
 @pytest.mark.gen_test
 async def test_invalid_text_source_keeps_input_and_writes_nothing(browser, fetch):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     r = await browser.post(base + "/sources", {"kind": "text", "title": "Kept title",
                                                "content": "   "})
     assert r.code == 400
     assert field_error(r.text, "src-text-content") == "A text or file source needs content."
     assert input_value(r.text, "title") == "Kept title"
-    assert await sources(fetch, base) == []
+    assert await sources_of_page(fetch, base) == []
     r = await browser.post(base + "/sources", {"kind": "video", "title": "x", "content": "y"})
-    assert r.code == 400 and await sources(fetch, base) == []
+    assert r.code == 400 and await sources_of_page(fetch, base) == []
     assert (await browser.post(base + "/sources", {"kind": "text", "title": "t", "content": "c"},
                                xsrf=False)).code == 403
-    assert await sources(fetch, base) == []
+    assert await sources_of_page(fetch, base) == []
     assert (await browser.post("/knowledge-bases/999/sources",
                                {"kind": "text", "title": "t", "content": "c"})).code == 404
 
@@ -60,13 +50,13 @@ async def test_invalid_text_source_keeps_input_and_writes_nothing(browser, fetch
 @pytest.mark.gen_test
 async def test_uploaded_text_file_becomes_a_source(browser, fetch, app):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     text = "# Notes\nCaf\u00e9 opens at 8.\n"
     r = await browser.post(base + "/sources", {"kind": "file", "title": ""},
                            files={"file": ("notes.md", text.encode())})
     assert r.code == 303, r.text
     await app.settings["services"]["knowledge"].wait()
-    [source] = await sources(fetch, base)
+    [source] = await sources_of_page(fetch, base)
     assert source["title"] == "notes.md" and source["kind"] == "file"
     assert source["content"] == text and source["status"] == "ready"
 
@@ -76,7 +66,7 @@ async def test_url_source_is_fetched_in_the_background(browser, fetch, app,
                                                        fake_site):  # noqa: F811
     webfetch = app.settings["services"]["webfetch"]
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     good, bad = fake_site.url + "/article", fake_site.url + "/missing"
     r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": good})
     assert r.code == 303 and "fetching it now" in (await browser.follow(r)).text
@@ -84,7 +74,7 @@ async def test_url_source_is_fetched_in_the_background(browser, fetch, app,
     assert r.code == 303
     await webfetch.wait()
 
-    ready, failed = sorted(await sources(fetch, base), key=lambda s: s["id"])
+    ready, failed = sorted(await sources_of_page(fetch, base), key=lambda s: s["id"])
     assert ready["status"] == "ready" and ready["title"] == "The Orchestra Guide"
     assert "Getting started" in ready["content"] and "do not keep" not in ready["content"]
     assert failed["status"] == "failed" and "404" in failed["error"]
@@ -104,13 +94,13 @@ async def test_url_source_is_fetched_in_the_background(browser, fetch, app,
 @pytest.mark.gen_test
 async def test_url_sources_need_an_http_url_and_only_they_refetch(browser, fetch):
     await browser.login()
-    base = await make_base(browser)
+    base = await add_base_page(browser)
     for url in ("", "ftp://example.org/x", "not a url"):
         r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": url})
         assert r.code == 400 and field_error(r.text, "src-url-url"), url
-    assert await sources(fetch, base) == []
+    assert await sources_of_page(fetch, base) == []
     await browser.post(base + "/sources", {"kind": "text", "title": "t", "content": "c"})
-    [source] = await sources(fetch, base)
+    [source] = await sources_of_page(fetch, base)
     assert (await browser.post("%s/sources/%d/refetch" % (base, source["id"]))).code == 400
-    other = await make_base(browser)
+    other = await add_base_page(browser)
     assert (await browser.post("%s/sources/%d/delete" % (other, source["id"]))).code == 404

@@ -11,6 +11,8 @@ base", as an answer over a knowledge base is asked to say) are not claims either
 import logging
 import re
 
+from orchestra.services.knowledge.prompting import MARKER_NUMBERS
+
 from .text import content_stems, numbers, tokens
 
 logger = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ _LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_\n]{1,40}?(?::(?:\*\*|__)|(?:\*\*|__):)
 _INLINE_CODE = re.compile(r"`([^`]*)`")
 _BOLD_LABEL = re.compile(r"^\s*(?:\*\*|__)([^*_]{1,60}?)(?:\*\*|__)\s*:?\s*$")
 # As knowledge/prompting.py reads them: at most three digits, so "[2024]" stays a year.
-_CITATION = re.compile(r"[ \t]*\[\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*\](?!\()")
+_CITATION = re.compile(r"[ \t]*\[" + MARKER_NUMBERS + r"\](?!\()")
 # A sentence ends at . ! ? followed by space and an opening capital, digit or quote; not
 # after the usual abbreviations or single initials.
 _SENTENCE_END = re.compile(r"(?<!\b[A-Z]\.)(?<!\bDr\.)(?<!\bMr\.)(?<!\bMs\.)(?<!\bSt\.)"

@@ -38,8 +38,10 @@ SEPARATOR = " \u203a "      # "Title › Heading › Sub"
 
 # A marker: [1], [1, 3], [1;2], [2-4] (also with an en dash). Three digits at most, so that
 # "[2024]" in prose is not read as source two thousand and twenty-four.
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*)\]")
-_MARKERS_RUN = r"(?:\s*\[\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*\])*"
+# What is inside a marker's brackets: "1", "1, 3", "2-4" (the checker strips markers with it).
+MARKER_NUMBERS = r"\d{1,3}(?:\s*[-\u2013,;]\s*\d{1,3})*"
+_MARKER = re.compile(r"\[(" + MARKER_NUMBERS + r")\]")
+_MARKERS_RUN = r"(?:\s*\[" + MARKER_NUMBERS + r"\])*"
 # A sentence ends at . ! ? (closing quotes and brackets allowed), then any markers that cite
 # it ("Paris is the capital. [1]" cites the sentence before the marker), then white space and
 # an opening capital, digit or quote.

@@ -1,6 +1,7 @@
 """Retrieval: ingest throughput, search latency against its ceiling, and recall@5.
 
-    python -m tests.bench.bench_retrieval [--mysql-url URL] [--chunks 10000] [--queries 500]
+    python -m tests.bench.bench_retrieval [--mysql-url URL] [--chunks 10000] [--words 5000000]
+        [--queries 500]
         [--rounds 3] [--embedding-url URL --embedding-model NAME] [--seed 1]
 
 Runs on a fresh SQLite database in a temporary data directory, or on the MariaDB/MySQL
@@ -10,7 +11,9 @@ Corpus. Markdown documents generated from a seeded vocabulary whose word frequen
 Zipf's law (English function words first, then made-up words whose length grows with rank),
 with headings, paragraphs and lists, so full-text posting lists have realistic lengths: a
 few words occur in most chunks, most words in a few. Documents are generated until the
-chunker cuts at least --chunks chunks from them.
+chunker cuts at least --chunks chunks from them and they hold at least --words words (the
+defaults, 10,000 chunks and 5 M words, give about 38,000 chunks: the chunks Orchestra cuts
+are 300 tokens, about 130 words).
 
 Ingest. The documents are stored as sources with status `indexing` (not timed); then the
 clock runs from the first `KnowledgeService.index_source` call to `KnowledgeService.wait()`
@@ -152,12 +155,14 @@ class CorpusGenerator:
                 count += len(block.split())
         return "\n\n".join(parts) + "\n"
 
-    def documents(self, chunks_wanted):
-        """Documents of 1,000-12,000 words until chunk_text cuts `chunks_wanted` chunks."""
-        documents, chunks = [], 0
-        while chunks < chunks_wanted:
+    def documents(self, chunks_wanted, words_wanted=0):
+        """Documents of 1,000-12,000 words until chunk_text cuts `chunks_wanted` chunks and
+        they hold `words_wanted` words."""
+        documents, chunks, words = [], 0, 0
+        while chunks < chunks_wanted or words < words_wanted:
             text = self.document(self.rng.randint(1_000, 12_000))
             chunks += len(chunk_text(text, "markdown"))
+            words += len(text.split())
             documents.append(text)
         return documents
 
@@ -402,7 +407,7 @@ async def run(args, workdir):
 
     started = time.perf_counter()
     generator = CorpusGenerator(seed=args.seed)
-    documents = generator.documents(args.chunks)
+    documents = generator.documents(args.chunks, args.words)
     queries = [generator.query() for _ in range(args.queries + WARMUP)]
     words = sum(len(d.split()) for d in documents)
     print("corpus:            %d documents, %s words, %.1f MB (generated in %.1f s)"
@@ -484,7 +489,9 @@ async def run(args, workdir):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mysql-url", help="a MariaDB/MySQL database this run may empty")
-    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--chunks", type=int, default=10_000, help="at least this many chunks")
+    parser.add_argument("--words", type=int, default=5_000_000, help="and at least this many "
+                        "words (Orchestra's 300-token chunks hold about 130 words each)")
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3, help="times each query is run each way")
     parser.add_argument("--seed", type=int, default=1)

@@ -207,7 +207,7 @@ def empty_mysql(url):
 @contextlib.contextmanager
 def recording_sql():
     """Every statement the data layer sends to the driver meanwhile, as (sql, args), with the
-    placeholders the driver takes."""
+    parameter markers the driver takes ("?" for sqlite3, "%s" for pymysql)."""
     original = dblib.Connection._cursor
     recorded = []
 

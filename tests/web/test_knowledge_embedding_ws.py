@@ -7,7 +7,8 @@ import re
 import pytest
 
 from orchestra.services.lmstudio.embeddings import EMBED_BATCH
-from tests.web.test_knowledge_api import add_text, make_base, search
+from tests.knowledge_helpers import add_base, add_text
+from tests.web.test_knowledge_api import search
 from tests.web.test_knowledge_ws import ask, connect, large_document, updates_until_finished
 
 MODEL = "text-embedding-nomic-embed-text-v1.5"
@@ -22,7 +23,7 @@ def config(config):
 async def test_embedding_progress_arrives_batch_by_batch(ws_connect, fetch, browser, app,
                                                          fake_lmstudio):
     knowledge = app.settings["services"]["knowledge"]
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     conn = await connect(ws_connect)
     await ask(conn, "knowledge:subscribe", {"knowledgeBaseId": base}, "sub")
     source = await add_text(fetch, base, "Manual", large_document(60))

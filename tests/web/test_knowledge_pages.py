@@ -9,8 +9,8 @@ import pytest
 
 from orchestra.web import knowledge, knowledge_api
 from tests.web.conftest import field_error
-from tests.web.test_knowledge_api import DOCUMENTS, UNREADABLE, add_text, fixture
-from tests.knowledge_helpers import add_base_page, sources_of_page
+from tests.knowledge_helpers import add_base_page, add_text, sources_of_page
+from tests.web.test_knowledge_api import DOCUMENTS, UNREADABLE, fixture
 
 
 def hits(page):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.web.test_knowledge_api import add_text, make_base
+from tests.knowledge_helpers import add_base, add_text
 
 BOUND = 60.0  # a stuck test fails instead of hanging; nothing here measures time
 
@@ -54,8 +54,8 @@ def large_document(sections=300):
 @pytest.mark.gen_test(timeout=120)
 async def test_a_subscriber_sees_a_large_source_indexed_through_to_done(ws_connect, fetch, app):
     knowledge = app.settings["services"]["knowledge"]
-    base = await make_base(fetch)
-    other = await make_base(fetch, "Other")
+    base = await add_base(fetch)
+    other = await add_base(fetch, "Other")
     conn = await connect(ws_connect)
     bystander = await connect(ws_connect)
     reply = await ask(conn, "knowledge:subscribe", {"knowledgeBaseId": base}, "sub")
@@ -88,7 +88,7 @@ async def test_a_subscriber_sees_a_large_source_indexed_through_to_done(ws_conne
 @pytest.mark.gen_test(timeout=120)
 async def test_subscribing_mid_ingest_shows_the_sources_in_flight(ws_connect, fetch, app):
     knowledge = app.settings["services"]["knowledge"]
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     conn = await connect(ws_connect)
     # While the indexer is busy, a new source waits its turn, reported as chunking 0 of 0.
     async with knowledge._turn:
@@ -108,7 +108,7 @@ async def test_subscribing_mid_ingest_shows_the_sources_in_flight(ws_connect, fe
 @pytest.mark.gen_test(timeout=60)
 async def test_unsubscribe_and_bad_subscriptions(ws_connect, fetch, app):
     knowledge = app.settings["services"]["knowledge"]
-    base = await make_base(fetch)
+    base = await add_base(fetch)
     conn = await connect(ws_connect)
     await ask(conn, "knowledge:subscribe", {"knowledgeBaseId": base}, 1)
     reply = await ask(conn, "knowledge:unsubscribe", {"knowledgeBaseId": base}, 2)

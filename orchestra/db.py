@@ -100,6 +100,22 @@ def parse_url(url):
                         % _redact(url))
 
 
+def _set_wal(db, wait=30.0):
+    """Put the database in WAL mode. Two processes opening a new database together may both
+    ask; SQLite answers the loser "database is locked" at once, without its busy handler, so
+    the change is retried until `wait` seconds have passed (a database already in WAL mode
+    answers at once)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _redact(url):
     parts = urllib.parse.urlsplit(url or "")
     if parts.password:
@@ -137,9 +153,9 @@ class Connection:
             db = sqlite3.connect(self.options["path"], isolation_level=None,
                                  detect_types=sqlite3.PARSE_DECLTYPES, check_same_thread=False,
                                  timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
             db.execute("PRAGMA busy_timeout=30000")
+            _set_wal(db)
+            db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as e:
             raise DatabaseError("cannot open SQLite database %s: %s" % (self.options["path"], e))
         return db

@@ -44,21 +44,23 @@ class KnowledgeSourceStore(TableStore):
         return await self.db.get("SELECT id, knowledge_base_id, status, chunk_count"
                                  " FROM knowledge_sources WHERE id = %s", id)
 
-    async def stale_ids(self, batch=200):
-        """Ids of the sources to index again: those left `indexing` (a previous process
-        stopped on them) and the `ready` ones whose chunks were not cut from their current
-        content (never indexed, e.g. from before chunks existed, or changed behind our back)."""
-        return await self.db.run(self._stale_ids, batch)
+    async def stale_ids(self, before, batch=200):
+        """Ids of the sources last changed before `before` to index again: those left
+        `indexing` (a previous process stopped on them) and the `ready` ones whose chunks
+        were not cut from their current content (never indexed, e.g. from before chunks
+        existed, or changed behind our back)."""
+        return await self.db.run(self._stale_ids, before, batch)
 
-    def _stale_ids(self, conn, batch):
+    def _stale_ids(self, conn, before, batch):
         stale, after = [], 0
         while True:
             # Paged by id so a large store is never read into memory at once; runs on a
             # database worker thread, hashing included.
             rows = conn.query(
                 "SELECT id, status, indexed_hash, content FROM knowledge_sources"
-                " WHERE id > %s AND status IN (%s, %s) ORDER BY id LIMIT %s",
-                after, "indexing", "ready", batch)
+                " WHERE id > %s AND status IN (%s, %s) AND updated_at < %s"
+                " ORDER BY id LIMIT %s",
+                after, "indexing", "ready", before, batch)
             for row in rows:
                 if row.status == "indexing" or row.indexed_hash != content_hash(row.content):
                     stale.append(row.id)

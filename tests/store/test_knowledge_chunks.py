@@ -52,7 +52,7 @@ def test_an_upgraded_database_keeps_its_sources_and_finds_them_unindexed(tmp_pat
     assert (source.title, source.status, source.chunk_count, source.indexed_hash,
             source.format) == ("Old", "ready", 0, None, None)
     assert conn.query("SELECT * FROM knowledge_chunks") == []
-    assert KnowledgeSourceStore(None)._stale_ids(conn, 10) == [source.id]
+    assert KnowledgeSourceStore(None)._stale_ids(conn, dblib.utcnow(), 10) == [source.id]
 
 
 async def make_source(stores, base_id, title="Guide", content="", status="ready"):

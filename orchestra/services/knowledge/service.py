@@ -14,6 +14,7 @@ import logging
 import re
 import time
 
+from orchestra.db import utcnow
 from orchestra.services.knowledge import chunking
 from orchestra.services.lmstudio.text import estimate_tokens, truncate_to_context
 from orchestra.store.knowledge import content_hash
@@ -71,6 +72,9 @@ class KnowledgeService:
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="orchestra-chunking")
         self.closed = False
+        # recover() looks only at sources last changed before this: those changed since are
+        # this process's own, indexed as they change.
+        self.started_at = utcnow()
 
     # -- indexing ----------------------------------------------------------------------------
 
@@ -95,7 +99,7 @@ class KnowledgeService:
         With an embedder, chunks without a vector of its model are embedded too."""
         if self.closed:
             return
-        stale = await self.stores.knowledge_sources.stale_ids()
+        stale = await self.stores.knowledge_sources.stale_ids(self.started_at)
         for source_id in stale:
             self.index_source(source_id)
         if stale:

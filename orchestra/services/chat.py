@@ -117,29 +117,18 @@ class ChatService:
         """
         self._check_free(conversation_id)
         await self._check_bases(settings)
-        await self.recovered()  # before this process's first answer row exists
-        exchange = await self.stores.messages.start_exchange(
-            conversation_id, text, model, title_for(text), self.history_messages,
-            settings=settings)
-        if exchange is None:
-            raise ChatError("not_found", "No conversation with id %s." % conversation_id)
-        await self._begin(exchange, owner, origin)
-        self.hub.publish("chat:message", exchange.message, origin=origin)
-        return exchange.message
+        return await self._start(
+            "No conversation with id %s." % conversation_id, "message", owner, origin,
+            conversation_id, text, model, title_for(text), settings=settings)
 
     async def regenerate(self, message_id, model=None, owner=None, origin=None):
         """Another answer to the user message that answer `message_id` answers (or to user
         message `message_id`); the old answers stay. Returns the new answer's row."""
         target = await self._message(message_id)
         self._check_free(target.conversation_id)
-        await self.recovered()  # before this process's first answer row exists
-        exchange = await self.stores.messages.start_exchange(
-            None, None, model, None, self.history_messages, regenerate=message_id)
-        if exchange is None:
-            raise ChatError("not_found", "Message %s answers no message of yours." % message_id)
-        await self._begin(exchange, owner, origin)
-        self.hub.publish("chat:message", exchange.answer, origin=origin)
-        return exchange.answer
+        return await self._start(
+            "Message %s answers no message of yours." % message_id, "answer", owner, origin,
+            None, None, model, None, regenerate=message_id)
 
     async def edit(self, message_id, text, model=None, owner=None, origin=None):
         """Send `text` as a new version of user message `message_id`, answered with the
@@ -150,14 +139,22 @@ class ChatService:
             raise ChatError("not_editable", "Only your own messages can be edited; message "
                                             "%s is an answer (regenerate it instead)." % message_id)
         self._check_free(target.conversation_id)
+        return await self._start("No message with id %s." % message_id, "message", owner,
+                                 origin, None, text, model, None, edit=message_id)
+
+    async def _start(self, not_found, shown, owner, origin, conversation_id, text, model,
+                     title, **exchange_args):
+        """Store the exchange (see MessageStore.start_exchange) and start its answer; the
+        exchange's `shown` row ("message" or "answer") is published and returned."""
         await self.recovered()  # before this process's first answer row exists
         exchange = await self.stores.messages.start_exchange(
-            None, text, model, None, self.history_messages, edit=message_id)
+            conversation_id, text, model, title, self.history_messages, **exchange_args)
         if exchange is None:
-            raise ChatError("not_found", "No message with id %s." % message_id)
+            raise ChatError("not_found", not_found)
         await self._begin(exchange, owner, origin)
-        self.hub.publish("chat:message", exchange.message, origin=origin)
-        return exchange.message
+        row = getattr(exchange, shown)
+        self.hub.publish("chat:message", row, origin=origin)
+        return row
 
     async def _message(self, message_id):
         row = await self.stores.messages.get(message_id)

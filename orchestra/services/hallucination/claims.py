@@ -11,17 +11,15 @@ base", as an answer over a knowledge base is asked to say) are not claims either
 import logging
 import re
 
-from orchestra.services.knowledge.prompting import MARKER_NUMBERS
+from orchestra.services.knowledge.prompting import (MARKDOWN_BULLET, MARKDOWN_FENCE,
+                                                   MARKDOWN_HEADING, MARKDOWN_LINK,
+                                                   MARKER_NUMBERS)
 
 from .text import content_stems, numbers, tokens
 
 logger = logging.getLogger(__name__)
 
-_FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.S | re.M)
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$|^\s*\|?\s*:?-{3,}")
-_BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|\*|(?<!\w)_(?=\S))")
 _LABEL = re.compile(r"^\s*(?:\*\*|__)[^*_\n]{1,40}?(?::(?:\*\*|__)|(?:\*\*|__):)\s*")
 _INLINE_CODE = re.compile(r"`([^`]*)`")
@@ -55,22 +53,22 @@ MIN_WORDS = 2
 
 def markdown_lines(text):
     """The text's lines with Markdown syntax removed; lines that are not prose are dropped."""
-    text = _FENCE.sub("\n", text or "")
+    text = MARKDOWN_FENCE.sub("\n", text or "")
     lines = []
     raw = text.splitlines()
     for index, line in enumerate(raw):
-        if not line.strip() or _HEADING.match(line) or _RULE.match(line):
+        if not line.strip() or MARKDOWN_HEADING.match(line) or _RULE.match(line):
             continue
         if _BOLD_LABEL.match(line):
             continue
         following = raw[index + 1] if index + 1 < len(raw) else ""
         if line.strip().startswith("|") and _RULE.match(following):
             continue    # a table's header row names columns, it states nothing
-        line = _BULLET.sub("", line)
+        line = MARKDOWN_BULLET.sub("", line)
         line = _LABEL.sub("", line)
         if line.strip().startswith("|"):
             line = ", ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
-        line = _LINK.sub(r"\1", line)
+        line = MARKDOWN_LINK.sub(r"\1", line)
         line = _CITATION.sub("", line)
         line = _INLINE_CODE.sub(r"\1", line)
         line = _EMPHASIS.sub("", line).strip()

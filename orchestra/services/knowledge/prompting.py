@@ -48,11 +48,12 @@ _MARKERS_RUN = r"(?:\s*\[" + MARKER_NUMBERS + r"\])*"
 _SENTENCE_END = re.compile(r"[.!?][\"')\u201d\u2019]*(" + _MARKERS_RUN + r")\s+"
                            r"(?=[\"'(\u201c\u2018]?[A-Z0-9\u00c0-\u00de])")
 _ABBREVIATION = re.compile(r"(?:\b(?:[A-Z]|Dr|Mr|Mrs|Ms|St|vs|e\.g|i\.e|etc|No|Fig|cf))\.$")
-_FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.S | re.M)
-_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
+# Markdown read as prose (the answer checker strips answers with the same patterns).
+MARKDOWN_FENCE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.S | re.M)
+MARKDOWN_HEADING = re.compile(r"^\s{0,3}#{1,6}\s")
 _RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$|^\s*\|?\s*:?-{3,}[-|:\s]*$")
-_BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+MARKDOWN_BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+\u2022]|\d{1,3}[.)])\s+")
+MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f][A-Za-z\u00c0-\u024f'\u2019-]*|\d+(?:[.,]\d+)*")
 _COURTESY = re.compile(
@@ -160,13 +161,13 @@ def _factual(sentence):
 def _prose_lines(text):
     """The text's prose lines with Markdown syntax removed (code, headings, rules dropped)."""
     lines = []
-    for line in _FENCE.sub("\n", text or "").splitlines():
-        if not line.strip() or _HEADING.match(line) or _RULE.match(line):
+    for line in MARKDOWN_FENCE.sub("\n", text or "").splitlines():
+        if not line.strip() or MARKDOWN_HEADING.match(line) or _RULE.match(line):
             continue
-        line = _BULLET.sub("", line)
+        line = MARKDOWN_BULLET.sub("", line)
         if line.strip().startswith("|"):
             line = ", ".join(c.strip() for c in line.strip().strip("|").split("|") if c.strip())
-        line = _EMPHASIS.sub("", _LINK.sub(r"\1", line)).strip()
+        line = _EMPHASIS.sub("", MARKDOWN_LINK.sub(r"\1", line)).strip()
         if line:
             lines.append(line)
     return lines

@@ -166,7 +166,9 @@ class KnowledgeService:
         if source is None or source.status not in ("indexing", "ready"):
             return
         base_id = source.knowledge_base_id
-        digest = content_hash(source.content)
+        loop = asyncio.get_running_loop()
+        # Hashing megabytes of text is CPU work too: on the chunking thread, not the IOLoop.
+        digest = await loop.run_in_executor(self._executor, content_hash, source.content)
         if source.status != "indexing":
             await sources.update(source_id, {"status": "indexing", "error": None})
         self._report(base_id, source_id, "chunking", chunk_count=source.chunk_count)
@@ -174,7 +176,7 @@ class KnowledgeService:
             count = source.chunk_count  # the chunks were cut from this very content
         else:
             try:
-                chunks = await asyncio.get_running_loop().run_in_executor(
+                chunks = await loop.run_in_executor(
                     self._executor, chunking.chunk_text, source.content,
                     source.format or "markdown", self.target_tokens, self.overlap_tokens)
                 ids = await self.stores.knowledge_chunks.replace(source_id, chunks, digest)

@@ -77,6 +77,9 @@ async def test_fetcher_and_chat_fields_are_read_only(fetch, app):
 @pytest.mark.gen_test
 async def test_an_answer_being_streamed_belongs_to_the_chat_service(fetch, app):
     stores = app.settings["stores"]
+    # The row stands for one of this process's answers, so it is written after the
+    # start-up recovery (which marks the previous run's streaming answers incomplete).
+    await app.settings["services"]["chat"].recovered()
     conversation = (await fetch("/api/conversations", method="POST", json={})).json()
     answer = await stores.messages.add(conversation["id"], "assistant", "Half an ans",
                                        status="streaming")

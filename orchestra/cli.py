@@ -62,6 +62,12 @@ def build_parser():
                        help="the model server's embedding model for knowledge search, as it "
                             "lists it (default: none, full text alone) "
                             "[ORCHESTRA_EMBEDDING_MODEL]")
+    group.add_argument("--browser-path", metavar="PATH",
+                       help="Chromium or Chrome for pages read by a browser (default: "
+                            "Playwright's browser, else the system's) [ORCHESTRA_BROWSER_PATH]")
+    group.add_argument("--fetch-allow-private", action="store_true",
+                       help="let the web service fetch private, loopback and link-local "
+                            "addresses (intranets) [ORCHESTRA_FETCH_ALLOW_PRIVATE=1]")
     group.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
 
     parser = argparse.ArgumentParser(

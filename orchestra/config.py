@@ -38,6 +38,10 @@ class Config:
     max_model_calls: int = 2
     # The model server's embedding model for knowledge search (None: full text alone).
     embedding_model: str | None = None
+    # The web service's Chromium (None: Playwright's own browser, else the system's).
+    browser_path: str | None = None
+    # Fetch private, loopback and link-local addresses too (intranets, tests).
+    fetch_allow_private: bool = False
     ws_max_message_size: int = 1024 * 1024
     ws_ping_interval: float = 30.0
     db_workers: int = 4
@@ -70,7 +74,21 @@ SETTINGS = {
     "metrics_interval": ("ORCHESTRA_METRICS_INTERVAL", float),
     "max_model_calls": ("ORCHESTRA_MAX_MODEL_CALLS", int),
     "embedding_model": ("ORCHESTRA_EMBEDDING_MODEL", str),
+    "browser_path": ("ORCHESTRA_BROWSER_PATH", str),
+    "fetch_allow_private": ("ORCHESTRA_FETCH_ALLOW_PRIVATE", "flag"),
 }
+
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "on": True,
+               "0": False, "false": False, "no": False, "off": False}
+
+
+def parse_setting(kind, raw):
+    if kind == "flag":
+        try:
+            return FLAG_VALUES[raw.strip().lower()]
+        except KeyError:
+            raise ValueError(raw)
+    return kind(raw)
 
 
 class ConfigError(ValueError):
@@ -85,9 +103,10 @@ def load(flags=None, environ=None):
         raw = environ.get(var)
         if raw not in (None, ""):
             try:
-                values[name] = kind(raw)
+                values[name] = parse_setting(kind, raw)
             except ValueError:
-                raise ConfigError("%s=%r is not a valid %s" % (var, raw, kind.__name__))
+                raise ConfigError("%s=%r is not a valid %s" % (
+                    var, raw, "yes/no value (1 or 0)" if kind == "flag" else kind.__name__))
     for name, value in (flags or {}).items():
         if value is not None and name in SETTINGS:
             values[name] = value

@@ -91,7 +91,7 @@ def lmstudio_url(request):
 def config(tmp_path, backend, lmstudio_url):
     return Config(data_dir=str(tmp_path / "data"), db_url=backend, token=TOKEN,
                   lmstudio_url=lmstudio_url, port=0, metrics_interval=0.2,
-                  ws_ping_interval=30)
+                  ws_ping_interval=30, fetch_allow_private=True)  # the test sites are local
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""The web service: pages read by a static fetcher or by Chromium, safely."""

@@ -13,11 +13,18 @@ requesting frame); the service never looks inside it.
 A conversation that names knowledge bases has each question searched in them first: the hits
 that fit the model's context join the system message as numbered sources (see
 knowledge/prompting.py), and the finished answer is stored with the citations it makes.
+
+"Read the page" (read_page) fetches a page a user message links to through the web service
+and writes a new answer to that message, as regenerate does, with the page's passages as its
+numbered sources instead (see chat_pages.py); its citations name the page.
 """
 
 import asyncio
 import logging
 
+from orchestra.services import chat_pages
+from orchestra.services.chat_errors import ChatError
+from orchestra.services.chat_pages import PageReader
 from orchestra.services.knowledge import prompting
 from orchestra.services.lmstudio import LMStudioError
 
@@ -30,20 +37,6 @@ ASSUMED_CONTEXT = 4096      # when the server does not say (OpenAI-only servers)
 ANSWER_RESERVE = 1024       # tokens kept for the answer when the conversation sets no maximum
 MIN_SOURCE_TOKENS = 256     # even a full window gets one passage (retrieve truncates it)
 MAX_SOURCE_TOKENS = 8000    # more sources than this slows the first token and helps no one
-
-
-class ChatError(Exception):
-    """A chat request that cannot be served; `code` names the case for the protocol, and
-    `fields` the invalid fields, when it is about them."""
-
-    http_status = 400
-
-    def __init__(self, code, message, fields=None, retryable=False):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.fields = fields
-        self.retryable = retryable
 
 
 class Generation:
@@ -61,17 +54,20 @@ class Generation:
         self.finishing = False
         self.pending = []  # chunks received and not yet published
         self.hits = None   # the passages the model was shown, when the conversation has bases
+        self.page = None   # the web page it answers from (read_page), in the web API's shape
 
 
-class ChatService:
+class ChatService(PageReader):
     def __init__(self, stores, lmstudio, hub, history_messages=HISTORY_MESSAGES,
-                 knowledge=None):
+                 knowledge=None, web=None):
         self.stores = stores
         self.lmstudio = lmstudio
         self.hub = hub
         self.knowledge = knowledge  # KnowledgeService: retrieval for conversations with bases
+        self.web = web              # WebService: pages read for a message (read_page)
         self.history_messages = history_messages
         self.running = {}  # conversation id -> Generation
+        self.reading = {}  # conversation id -> (owner, task): a page being fetched for it
         self.closing = False
         self._recovery = None
 
@@ -143,15 +139,16 @@ class ChatService:
                                  origin, None, text, model, None, edit=message_id)
 
     async def _start(self, not_found, shown, owner, origin, conversation_id, text, model,
-                     title, **exchange_args):
-        """Store the exchange (see MessageStore.start_exchange) and start its answer; the
-        exchange's `shown` row ("message" or "answer") is published and returned."""
+                     title, page=None, **exchange_args):
+        """Store the exchange (see MessageStore.start_exchange) and start its answer (from
+        `page`, when given); the exchange's `shown` row ("message" or "answer") is published
+        and returned."""
         await self.recovered()  # before this process's first answer row exists
         exchange = await self.stores.messages.start_exchange(
             conversation_id, text, model, title, self.history_messages, **exchange_args)
         if exchange is None:
             raise ChatError("not_found", not_found)
-        await self._begin(exchange, owner, origin)
+        await self._begin(exchange, owner, origin, page)
         row = getattr(exchange, shown)
         self.hub.publish("chat:message", row, origin=origin)
         return row
@@ -175,8 +172,11 @@ class ChatService:
         if conversation_id is not None and conversation_id in self.running:
             raise ChatError("busy", "An answer is still being written in this "
                                     "conversation; wait for it or stop it first.")
+        if conversation_id is not None and conversation_id in self.reading:
+            raise ChatError("busy", "A web page is being read for this conversation; its "
+                                    "answer follows.")
 
-    async def _begin(self, exchange, owner, origin):
+    async def _begin(self, exchange, owner, origin, page=None):
         answer = exchange.answer
         conversation_id = answer.conversation_id
         if conversation_id in self.running:  # two requests raced for one conversation
@@ -184,15 +184,20 @@ class ChatService:
                 "status": "incomplete", "error": "Another answer was being written."})
             raise ChatError("busy", "An answer is still being written in this conversation.")
         generation = Generation(conversation_id, answer.id, owner, origin)
+        generation.page = page
         self.running[conversation_id] = generation
         generation.task = asyncio.ensure_future(
             self._answer(generation, answer.model, exchange.history, exchange.conversation))
 
     async def stop(self, conversation_id, reason="stopped"):
-        """Stop the answer being written; True when there was one. It is stored as incomplete."""
+        """Stop the answer being written (or the page being read for one); True when there was
+        one. An answer is stored as incomplete."""
         generation = self.running.get(conversation_id)
         if generation is None:
-            return False
+            reading = self.reading.get(conversation_id)
+            if reading is not None:
+                reading[1].cancel()
+            return reading is not None
         self._cancel(generation, reason)
         await asyncio.shield(generation.task)
         return True
@@ -202,10 +207,18 @@ class ChatService:
         for generation in list(self.running.values()):
             if generation.owner == owner:
                 self._cancel(generation, reason)
+        for reader, task in list(self.reading.values()):
+            if reader == owner:
+                task.cancel()
 
     async def shutdown(self):
         """Stop every answer and wait until each is stored as incomplete."""
         self.closing = True
+        reads = [task for _, task in self.reading.values()]
+        for task in reads:
+            task.cancel()
+        if reads:
+            await asyncio.gather(*reads, return_exceptions=True)
         generations = list(self.running.values())
         for generation in generations:
             self._cancel(generation, "shutdown")
@@ -243,7 +256,12 @@ class ChatService:
             if generation.stop_reason is not None:
                 raise asyncio.CancelledError()
             messages = await self.prompt(history, conversation.get("system_prompt"))
-            if conversation.get("knowledge_base_ids"):
+            if generation.page is not None:
+                generation.hits = await self._page_passages(generation.page, model, history,
+                                                            messages, conversation)
+                messages = with_sources(messages, chat_pages.sources_message(
+                    generation.page, generation.hits, chat_pages.last_question(history)))
+            elif conversation.get("knowledge_base_ids"):
                 generation.hits = await self._retrieve(conversation, model, history, messages)
                 messages = with_sources(messages, prompting.sources_message(generation.hits))
             # None leaves the server's default; the client drops parameters that are None.
@@ -280,7 +298,7 @@ class ChatService:
         if self.knowledge is None:
             raise ChatError("knowledge_unavailable", "This server has no knowledge search; "
                             "remove the knowledge bases from the conversation.")
-        question = next((row.content for row in reversed(history) if row.role == "user"), "")
+        question = chat_pages.last_question(history)
         budget = await self._source_budget(model, messages, conversation.get("max_tokens"))
         try:
             return await self.knowledge.retrieve(conversation["knowledge_base_ids"], question,
@@ -327,8 +345,7 @@ class ChatService:
             "prompt_tokens": usage.get("prompt_tokens"),
             "completion_tokens": usage.get("completion_tokens"),
             "error": getattr(error, "message", None) or (str(error) if error else None),
-            "citations": (None if generation.hits is None
-                          else prompting.citations(text, generation.hits)),
+            "citations": _citations(generation, text),
         }
         try:
             row = await self.stores.messages.finish(generation.message_id, values)
@@ -346,6 +363,14 @@ class ChatService:
                          "", True, origin=origin)
         if row is not None:
             self.hub.publish("chat:message", row, origin=origin)
+
+
+def _citations(generation, text):
+    if generation.hits is None:
+        return None
+    if generation.page is not None:
+        return chat_pages.citations(text, generation.hits, generation.page)
+    return prompting.citations(text, generation.hits)
 
 
 def with_sources(messages, sources):

@@ -252,6 +252,25 @@ async def on_chat_history(socket, data, frame):
         "conversation": CONVERSATION_SCHEMA.dump(conversation)}, frame.id)
 
 
+@handles("chat:read_page", schema=wss.ChatReadPageSchema())
+async def on_chat_read_page(socket, data, frame):
+    """Fetch the page a user message links to, then answer the message from it: `chat:page`
+    once fetched, then the frames of an answer. The fetch runs beside this read loop (it can
+    take half a minute; pongs must still be read); its failure comes as an `error` frame."""
+    manager, origin = socket.manager, (socket.connection_id, frame.id, frame.type)
+
+    def on_page(message, page):
+        manager.relay(conversation_topic(message.conversation_id), "chat:page", {
+            "conversationId": message.conversation_id, "messageId": message.id,
+            "url": page["url"], "finalUrl": page.get("finalUrl"), "fetchId": page["id"],
+            "title": page.get("title"), "fromCache": page.get("fromCache")}, origin)
+
+    message = await manager.chat.read_page(data["message_id"], data["url"], data["model"],
+                                           owner=socket.connection_id, origin=origin,
+                                           on_page=on_page)
+    manager.follow(socket, message.conversation_id)
+
+
 @handles("monitoring:subscribe")
 async def on_monitoring_subscribe(socket, data, frame):
     """Answers with the last hour of chart points; the latest full sample follows at once

@@ -114,6 +114,15 @@ class ChatRegenerateSchema(Strict):
     model = model_name()
 
 
+class ChatReadPageSchema(Strict):
+    """Read the page a user message links to; `url` picks one of its addresses (default:
+    the first)."""
+
+    message_id = message_id()
+    url = fields.String(load_default=None, allow_none=True, validate=validate.Length(1, 2048))
+    model = model_name()
+
+
 class ChatEditSchema(Strict):
     message_id = message_id()
     message = chat_text()

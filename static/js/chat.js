@@ -2,12 +2,13 @@
 // one message are kept side by side), edit and resend, copy, per-conversation settings and
 // knowledge bases, older messages on scroll, drafts kept in the browser. Drawing a message
 // is in chat_render.js (model output goes through DOMPurify there); the knowledge-base
-// picker and the citation links are in chat_knowledge.js.
+// picker and the citation links are in chat_knowledge.js; "Read the page" in chat_page.js.
 
 import { api } from './common.js';
 import { checkAnswer } from './chat_check.js';
 import { CitationPanel, KnowledgePicker, linkCitations } from './chat_knowledge.js';
 import { formatLimitProblem, dropDraft, readDraft, writeDraft } from './chat_compose.js';
+import { PageReader } from './chat_page.js';
 import { Socket, describeStatus } from './socket.js';
 import { arrangeAnswers as arrange, button, copyAnswer, messageElement as element,
   renderFailure as drawFailure, renderMarkdown, renderMeta } from './chat_render.js';
@@ -50,6 +51,7 @@ const state = {
 };
 
 const socket = new Socket();
+const pageReader = new PageReader((type, data) => sendChecked(type, data, ''));
 
 function messageElement(id, role) {
   return element(list, id, role);
@@ -139,6 +141,8 @@ function renderTools(item) {
   if (!message || message.status === 'streaming') return;
   if (message.role === 'user') {
     buttons.append(button('Edit', 'edit', () => startEdit(item)));
+    pageReader.addButtons(buttons, message);
+    pageReader.draw(item);
     return;
   }
   const failure = state.failures.get(id);
@@ -561,6 +565,7 @@ function onStored(message, frame) {
 
 socket.on('chat:message', (message, frame) => {
   onStored(message, frame);
+  pageReader.answered(message);
   if (frame.id !== undefined && message.role === 'user') finishEdit(frame.id);
   renderMessage(message);
   if (message.role === 'user' || !message.replyTo) {
@@ -568,6 +573,9 @@ socket.on('chat:message', (message, frame) => {
   }
 });
 socket.on('chat:streaming', onChunk);
+socket.on('chat:page', (data) => {
+  if (data.conversationId === state.conversationId) pageReader.fetched(data);
+});
 socket.on('chat:history', (data, frame) => {
   if (frame.id !== undefined && frame.id === state.loadingOlder) state.loadingOlder = null;
   if (data.conversationId === state.conversationId) renderHistory(data);
@@ -579,6 +587,10 @@ socket.on('chat:settings', (conversation) => {
 
 function onError(error, frame) {
   if (error.code === 'not_running') return; // a Stop that crossed the answer's end
+  if (pageReader.failed(error, frame)) {
+    showError(`Could not read the page (${error.code}): ${error.message}`);
+    return;
+  }
   if (frame.id !== undefined && frame.id === state.pendingSend?.id) state.pendingSend = null;
   if (frame.id !== undefined && frame.id === state.loadingOlder) state.loadingOlder = null;
   if (frame.id !== undefined) state.pendingEdits.delete(frame.id); // the edit box stays open

@@ -1,7 +1,8 @@
 // The Chat page's knowledge bases: the picker (#kb-picker) naming the bases a conversation
 // answers from, the line saying which are in use (#kb-in-use), and citations: the [n]
 // markers of an answer become links (a.citation) that open the cited passage in
-// #citation-panel.
+// #citation-panel. A citation names a knowledge base's chunk, or a web page read for the
+// message ("Read the page": {n, url, title, quote, fetchId}).
 //
 // Markers are linked in the answer's DOM after Markdown has been rendered and sanitised:
 // only text nodes are split, and the links are built with createElement and textContent,
@@ -19,6 +20,18 @@ const SEPARATOR = ' \u203a ';
 export function sourceUrl(citation) {
   return `/knowledge-bases/${citation.knowledgeBaseId}/sources/${citation.sourceId}`
     + `#chunk-${citation.chunkId}`;
+}
+
+const isWeb = (citation) => citation.knowledgeBaseId == null && Boolean(citation.url);
+
+// A cited web page, scrolled to the quote where the browser supports text fragments
+// (",", "-" and "&" are the syntax's own, so they are escaped).
+export function pageUrl(citation) {
+  const words = (citation.quote ?? '').replace(/\u2026$/, '').split(/\s+/).filter(Boolean);
+  if (!words.length || /#/.test(citation.url)) return citation.url;
+  const start = encodeURIComponent(words.slice(0, 8).join(' ')).replace(/-/g, '%2D')
+    .replace(/,/g, '%2C');
+  return `${citation.url}#:~:text=${start}`;
 }
 
 // The source numbers of one marker's inside: "1", "1, 3", "2-4".
@@ -42,7 +55,8 @@ function citationLink(citation, onOpen) {
   link.textContent = `[${citation.n}]`;
   link.dataset.n = citation.n;
   if (citation.knowledgeBaseId != null) link.href = sourceUrl(citation);
-  link.title = citation.sourceTitle || 'Source';
+  else if (isWeb(citation)) link.href = citation.url;
+  link.title = citation.sourceTitle || citation.title || citation.url || 'Source';
   link.addEventListener('click', (event) => {
     // A new tab or window (ctrl, cmd, shift, middle button) goes to the source page itself.
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
@@ -100,6 +114,7 @@ export class CitationPanel {
     this.path = panel.querySelector('.citation-path');
     this.quote = panel.querySelector('.citation-quote');
     this.source = panel.querySelector('.citation-source');
+    this.fetch = panel.querySelector('.citation-fetch');
     this.opener = null;
     panel.querySelector('#citation-close').addEventListener('click', () => this.close());
     document.addEventListener('keydown', (event) => {
@@ -108,13 +123,27 @@ export class CitationPanel {
   }
 
   open(citation, link) {
-    this.title.textContent = `[${citation.n}] ${citation.sourceTitle || 'Source'}`;
+    const web = isWeb(citation);
+    const name = citation.sourceTitle || citation.title || citation.url || 'Source';
+    this.title.textContent = `[${citation.n}] ${name}`;
     const path = citation.headingPath ?? [];
     this.path.textContent = path.join(SEPARATOR);
     this.path.hidden = !path.length;
     this.quote.textContent = citation.quote || '';
-    this.source.hidden = citation.knowledgeBaseId == null;
-    if (citation.knowledgeBaseId != null) this.source.href = sourceUrl(citation);
+    this.source.hidden = citation.knowledgeBaseId == null && !web;
+    if (citation.knowledgeBaseId != null) {
+      this.source.href = sourceUrl(citation);
+      this.source.textContent = 'Open the passage in its source';
+      this.source.removeAttribute('target');
+      this.source.removeAttribute('rel');
+    } else if (web) {
+      this.source.href = pageUrl(citation);
+      this.source.textContent = `Open the page (${citation.url})`;
+      this.source.target = '_blank';
+      this.source.rel = 'noopener noreferrer';
+    }
+    this.fetch.hidden = !(web && citation.fetchId);
+    if (web && citation.fetchId) this.fetch.href = `/web?fetch=${citation.fetchId}`;
     this.opener?.removeAttribute('aria-expanded');
     this.opener = link;
     link.setAttribute('aria-expanded', 'true');

@@ -2,22 +2,11 @@
 // message side by side ("answer 1 of 2"), a failure with its numbers, Copy.
 //
 // Model output is untrusted: it is rendered with marked and then sanitised by DOMPurify
-// before it reaches the DOM; everything else goes in with textContent.
+// (markdown.js) before it reaches the DOM; everything else goes in with textContent.
 
-import { marked } from '../vendor/marked/marked.esm.js';
-import DOMPurify from '../vendor/dompurify/purify.es.mjs';
+import { renderMarkdown } from './markdown.js';
 
-DOMPurify.addHook('afterSanitizeAttributes', (node) => {
-  if (node.tagName === 'A') {
-    node.setAttribute('target', '_blank');
-    node.setAttribute('rel', 'noopener noreferrer nofollow');
-  }
-});
-
-export function renderMarkdown(element, text) {
-  const html = marked.parse(text, { gfm: true, breaks: true, async: false });
-  element.innerHTML = DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
-}
+export { renderMarkdown };
 
 export function button(label, className, onClick) {
   const element = document.createElement('button');

@@ -23,7 +23,7 @@ from orchestra.services.secrets import SecretBox, read_or_create_key
 from orchestra.services.webfetch import WebFetcher
 from orchestra.store import Stores
 from orchestra.web import api, auth, chat, pages, ws
-from orchestra.web import accounts, knowledge, knowledge_api, library
+from orchestra.web import accounts, knowledge, knowledge_api, library, web_pages
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
 from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
@@ -90,7 +90,7 @@ def route_table():
     return [
         *auth.routes,
         *pages.routes,
-        *library.routes, *knowledge.routes, *accounts.routes,
+        *library.routes, *knowledge.routes, *accounts.routes, *web_pages.routes,
         *ws.routes,
         *chat.routes,
         *models_web.routes,

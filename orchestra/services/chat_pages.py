@@ -3,10 +3,10 @@ the page's passages that best fit the question as numbered sources, the citation
 makes of them, and ChatService's part that fetches the page (PageReader).
 
 The page's Markdown is cut with the knowledge chunker; the passages are ranked by BM25 on the
-question's words (as the knowledge bases' full-text search ranks chunks) and kept, best first,
-while they fit the prompt's budget; the model sees them in page order, numbered [1], [2]...
-A message that is only an address (or asks nothing the page's words match) gets the page
-from its top. The functions are pure; PageReader runs `passages` on a worker thread.
+question's words (as the knowledge bases' full-text search ranks chunks) and kept while they
+fit the prompt's budget, numbered [1], [2]... best first, as knowledge-base passages are. A
+message that is only an address (or asks nothing the page's words match) gets the page from
+its top, in page order. The functions are pure; PageReader runs `passages` on a worker thread.
 """
 
 import asyncio
@@ -82,7 +82,7 @@ def question_of(text):
 
 
 def passages(markdown, title, question, max_tokens):
-    """The page's chunks that best fit `question` within `max_tokens`, in page order, as
+    """The page's chunks that best fit `question` within `max_tokens`, best first, as
     hits: {"text", "heading_path", "tokens", "source_title", "start", "end"}. The best one is
     kept even when alone it is too long (its text cut to fit)."""
     chunks = chunk_text(markdown or "", "markdown")
@@ -104,7 +104,7 @@ def passages(markdown, title, question, max_tokens):
         used += chunk.tokens
     return [{"text": text, "tokens": tokens, "heading_path": list(chunks[i].heading_path),
              "source_title": title or "", "start": chunks[i].start, "end": chunks[i].end}
-            for i, text, tokens in sorted(kept)]
+            for i, text, tokens in kept]
 
 
 def bm25(documents, terms):
@@ -143,6 +143,15 @@ def sources_message(page, hits, message=""):
             + prompting.numbered_sources(hits))
 
 
+def headings_of(hit):
+    """The headings a passage sits under, less the page's title heading (the title is shown
+    beside them already), as the prompt shows them."""
+    headings = list(hit["heading_path"])
+    if headings and headings[0].strip().lower() == (hit["source_title"] or "").strip().lower():
+        headings = headings[1:]
+    return headings
+
+
 def citations(answer, hits, page):
     """[{"n", "url", "title", "quote", "fetchId", "headingPath"}] for each passage number the
     answer cites, in order of first mention; `quote` is the passage's sentence that best
@@ -160,7 +169,7 @@ def citations(answer, hits, page):
             "title": page.get("title") or "",
             "quote": prompting.quote(hit["text"], citing),
             "fetchId": page.get("id"),
-            "headingPath": hit["heading_path"],
+            "headingPath": headings_of(hit),
         })
     return found
 

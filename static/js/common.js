@@ -42,6 +42,7 @@ export async function api(path, { method = 'GET', body } = {}) {
     const error = new Error(data?.error ?? `${response.status} ${response.statusText}`);
     error.status = response.status;
     error.fields = data?.fields;
+    error.code = data?.code; // the web API's refusals name their case (blocked_address, ...)
     throw error;
   }
   return data;

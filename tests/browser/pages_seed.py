@@ -61,7 +61,7 @@ async def seed(app, fetch):
     pages = {
         "dashboard": "/", "chat": "/chat", "conversation": "/chat/%d" % conversation["id"],
         "tasks": "/tasks", "new task": "/tasks/new", "task": "/tasks/%d" % task["id"],
-        "models": "/models", "missing": "/no/such/page",
+        "models": "/models", "web": "/web", "missing": "/no/such/page",
     }
     for name, row in (("templates", template), ("workflows", workflow),
                       ("instructions", instruction), ("knowledge-bases", base),

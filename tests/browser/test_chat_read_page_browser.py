@@ -8,8 +8,7 @@ import urllib.parse
 import pytest
 
 from tests.browser.conftest import page_errors
-from tests.web.test_chat_read_page import TeaSite  # noqa: F401 - the site, and its fixture:
-from tests.web.test_chat_read_page import tea_site  # noqa: F401
+from tests.web.test_chat_read_page import tea_site  # noqa: F401 - the local site's fixture
 
 
 @pytest.mark.gen_test(timeout=90)

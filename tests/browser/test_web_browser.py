@@ -7,8 +7,7 @@ import re
 import pytest
 
 from tests.browser.conftest import page_errors
-from tests.web.test_chat_read_page import TeaSite  # noqa: F401 - the site, and its fixture:
-from tests.web.test_chat_read_page import tea_site  # noqa: F401
+from tests.web.test_chat_read_page import tea_site  # noqa: F401 - the local site's fixture
 from tests.web.test_ws import until
 
 

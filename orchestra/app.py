@@ -122,11 +122,12 @@ def wire_web(settings):
     """The web service (pages, crawls, knowledge URL sources): crawls a previous process
     left running are marked failed; at shutdown crawls and fetches stop and Chromium closes."""
     services, config = settings["services"], settings["config"]
+    options = settings.pop("web_options", {})  # tests: e.g. no politeness delay
     if "web" not in services:
         services["web"] = WebService(settings["stores"], settings["hub"], config.data_dir,
                                      allow_private=config.fetch_allow_private,
                                      browser_path=config.browser_path,
-                                     knowledge=services["knowledge"])
+                                     knowledge=services["knowledge"], **options)
     tornado.ioloop.IOLoop.current().add_callback(services["web"].start)
     settings["on_shutdown"].append(services["web"].close)
 

@@ -34,9 +34,9 @@ class WebFetchStore(TableStore):
         return [self.decode(r) for r in rows], await self.count()
 
     async def of_crawl(self, crawl_id):
-        """The pages a crawl fetched (without their text), in the order they were fetched."""
+        """The pages a crawl fetched (without their text), by depth, then as fetched."""
         rows = await self.db.query(
-            "SELECT %s FROM web_fetch_results WHERE crawl_id = %%s ORDER BY id"
+            "SELECT %s FROM web_fetch_results WHERE crawl_id = %%s ORDER BY depth, id"
             % SUMMARY_COLUMNS, crawl_id)
         return [self.decode(r) for r in rows]
 

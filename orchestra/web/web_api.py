@@ -12,7 +12,6 @@ import tornado.ioloop
 import tornado.web
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from orchestra.services.web import actions as actionlib
 from orchestra.services.web import files
 from orchestra.services.web.crawl import compile_patterns
 from orchestra.services.web.errors import WebError
@@ -78,6 +77,7 @@ class FetchInputSchema(Strict):
     @post_load
     def _actions(self, data, **kwargs):
         if data["actions"]:
+            from orchestra.services.web import actions as actionlib  # with the browser's
             try:
                 data["actions"] = actionlib.ACTIONS_SCHEMA.load(data["actions"])
             except ValidationError as e:

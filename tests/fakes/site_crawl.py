@@ -18,6 +18,7 @@ Every page has a few sentences, so extraction keeps its text; `hits` lists the p
 
 import asyncio
 import html
+import os
 
 import pytest
 import tornado.httpserver
@@ -136,3 +137,15 @@ def crawl_site(io_loop):
     site = CrawlSite()
     yield site
     io_loop.run_sync(site.close)
+
+
+def chromium_or_skip():
+    """The path of Debian's Chromium; skips the test without it (fails it with
+    ORCHESTRA_REQUIRE_BROWSER=1, as the browser tests do)."""
+    from tests.browser.conftest import CHROMIUM, _unavailable
+    reason = _unavailable()
+    if reason:
+        if os.environ.get("ORCHESTRA_REQUIRE_BROWSER"):
+            pytest.fail("ORCHESTRA_REQUIRE_BROWSER is set but " + reason)
+        pytest.skip(reason)
+    return CHROMIUM

@@ -104,6 +104,7 @@ class Crawler:
     def __init__(self, service):
         self.service = service
         self._tasks = {}  # crawl id -> asyncio.Task
+        self._recovery = None  # the start-up recovery, run once, before any crawl starts
 
     @property
     def store(self):
@@ -125,6 +126,7 @@ class Crawler:
         if render not in ("static", "browser", "auto"):
             raise ValueError("render must be static, browser or auto")
         scope = Scope(start, include, exclude)
+        await self.recover()  # so that it cannot take this crawl for one left by a restart
         options = {"maxPages": max_pages, "maxDepth": max_depth, "include": list(include or []),
                    "exclude": list(exclude or []), "render": render,
                    "respectRobots": bool(respect_robots)}
@@ -155,6 +157,16 @@ class Crawler:
         return crawl_shape(row) if row is not None else None
 
     async def recover(self):
+        """Once per process: fail the crawls a previous process left pending or running."""
+        if self._recovery is None:
+            self._recovery = asyncio.ensure_future(self._recover())
+        try:
+            await asyncio.shield(self._recovery)
+        except Exception:
+            self._recovery = None  # (the database was away: the next crawl tries again)
+            raise
+
+    async def _recover(self):
         ids = await self.store.interrupted(INTERRUPTED)
         if ids:
             logger.info("crawls %s were interrupted by a restart", ", ".join(map(str, ids)))

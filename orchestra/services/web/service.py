@@ -20,7 +20,6 @@ import time
 import urllib.parse
 
 from orchestra.db import utcnow
-from orchestra.services.web import browser as browserlib
 from orchestra.services.web import extract, files, safety
 from orchestra.services.web.crawl import Crawler
 from orchestra.services.web.errors import WebError
@@ -124,7 +123,7 @@ class WebService:
 
     def __init__(self, stores, hub, data_dir, allow_private=False, browser_path=None,
                  knowledge=None, *, politeness_delay=1.0, per_host=2, timeout=15.0,
-                 render_timeout=30.0):
+                 max_bytes=5_000_000, render_timeout=30.0):
         self.stores = stores
         self.hub = hub
         self.knowledge = knowledge  # KnowledgeService: indexes a source once it is fetched
@@ -132,7 +131,8 @@ class WebService:
         self.browser_path = browser_path
         self.render_timeout = render_timeout
         self.files = files.WebFiles(os.path.join(data_dir, "web"))
-        self.fetcher = StaticFetcher(allow_private=allow_private, timeout=timeout)
+        self.fetcher = StaticFetcher(allow_private=allow_private, timeout=timeout,
+                                     max_bytes=max_bytes)
         self.robots = Robots(self.fetcher, USER_AGENT)
         self.politeness = Politeness(delay=politeness_delay, per_host=per_host)
         self.crawler = Crawler(self)
@@ -145,13 +145,17 @@ class WebService:
 
     # -- the browser -----------------------------------------------------------------------
 
-    def browser(self):
+    async def browser(self):
         """The BrowserPool; WebError browser_unavailable when no browser can be found."""
+        # The browser's modules load with the first page that needs them.
+        from orchestra.services.web import browser as browserlib
         if self._browser is None:
-            executable = browserlib.find_browser(self.browser_path)
+            # Looking may start Playwright's driver to ask where its browser is: off the loop.
+            executable = await self.blocking(browserlib.find_browser, self.browser_path)
             if executable is None:
                 raise WebError("browser_unavailable", "No Chromium or Chrome browser was "
                                "found, so pages cannot be rendered. " + browserlib.INSTALL_HINT)
+        if self._browser is None:  # (another fetch may have made it while this one looked)
             self._browser = browserlib.BrowserPool(executable, self.fetcher,
                                                    allow_private=self.allow_private,
                                                    user_agent=USER_AGENT)
@@ -217,10 +221,12 @@ class WebService:
         use_browser = needs_browser_for(options)
         record["renderer"] = "browser" if use_browser else "static"
         if use_browser:
-            self.browser()  # browser_unavailable before the site sees a request
+            await self.browser()  # browser_unavailable before the site sees a request
+        # A refused address or an unknown host says so, rather than "robots.txt says no".
+        await safety.check_host(url, self.allow_private)
         if respect_robots and not await self.robots.allowed(url):
-            raise WebError("robots_disallowed",
-                           "The site's robots.txt does not allow reading %s." % url)
+            raise WebError("robots_disallowed", "The site's robots.txt does not allow reading "
+                           "%s (a robots.txt that cannot be read counts as no)." % url)
         if use_browser:
             return await self._render(url, options)
         host = urllib.parse.urlsplit(url).hostname
@@ -229,7 +235,7 @@ class WebService:
         if options["render"] == "auto" and page.html and await self.blocking(
                 extract.needs_browser, page.html, extracted_of(page)):
             try:
-                self.browser()
+                await self.browser()
                 record["renderer"] = "browser"
                 return await self._render(url, options)
             except WebError as e:
@@ -242,7 +248,7 @@ class WebService:
     async def _render(self, url, options):
         host = urllib.parse.urlsplit(url).hostname
         async with self.politeness.slot(host):
-            rendered = await self.browser().render(
+            rendered = await (await self.browser()).render(
                 url, actions=options["actions"], screenshot=options["screenshot"],
                 pdf=options["pdf"], timeout=self.render_timeout)
         return await self.blocking(read_rendered, rendered)

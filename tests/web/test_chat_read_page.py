@@ -13,6 +13,7 @@ import tornado.httpserver
 import tornado.testing
 import tornado.web
 
+from orchestra.app import close_app, make_app
 from orchestra.services.chat_pages import PAGE_INSTRUCTIONS
 from tests.web.test_chat_knowledge import completions, system_text
 from tests.web.test_ws import collect_answer, connect, expect, quiet, recv, send
@@ -94,6 +95,14 @@ def allow_private():
 @pytest.fixture
 def config(config, allow_private):
     return dataclasses.replace(config, fetch_allow_private=allow_private)
+
+
+@pytest.fixture
+def app(config, io_loop):
+    """The app, with no politeness delay between requests to the one test host."""
+    application = make_app(config, web_options={"politeness_delay": 0})
+    yield application
+    io_loop.run_sync(lambda: close_app(application), timeout=30)
 
 
 async def ask(conn, text):

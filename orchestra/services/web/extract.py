@@ -48,7 +48,6 @@ def extract_page(html, url):
     tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
     content = None
     try:
-        # trafilatura copies the tree it is given; the links and metadata read the original.
         content = trafilatura.extract(
             tree, url=url, output_format="html", with_metadata=True, include_links=True,
             include_formatting=True, include_tables=True, include_comments=False,

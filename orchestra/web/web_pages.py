@@ -10,11 +10,7 @@ import tornado.web
 
 from orchestra.web.base import BaseHandler
 
-RENDERERS = (
-    ("auto", "Auto: static, the browser when the page needs scripts"),
-    ("static", "Static: the HTML as served, no scripts"),
-    ("browser", "Browser: rendered in Chromium"),
-)
+RENDERERS = (("auto", "Auto"), ("static", "Static (no scripts)"), ("browser", "Browser (Chromium)"))
 SCREENSHOTS = (("", "None"), ("viewport", "The visible part"), ("full", "The full page"))
 MAX_BASES = 500
 

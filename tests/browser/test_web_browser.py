@@ -6,9 +6,19 @@ import re
 
 import pytest
 
+from orchestra.app import close_app, make_app
 from tests.browser.conftest import page_errors
+from tests.browser.test_pages_browser import PHONE, fits
 from tests.web.test_chat_read_page import tea_site  # noqa: F401 - the local site's fixture
 from tests.web.test_ws import until
+
+
+@pytest.fixture
+def app(config, io_loop):
+    """The app, with no politeness delay between requests to the one test host."""
+    application = make_app(config, web_options={"politeness_delay": 0})
+    yield application
+    io_loop.run_sync(lambda: close_app(application), timeout=30)
 
 
 def script_errors(page):
@@ -29,6 +39,7 @@ async def test_fetch_a_page_see_it_reopen_it_and_add_it_to_a_knowledge_base(
     url = tea_site.url + "/tea"
     await page.get_by_label("Page URL").fill(url)
     await page.get_by_label("Screenshot").select_option("full")
+    await page.get_by_label("Print a PDF").check()
     await page.get_by_role("button", name="Fetch", exact=True).click()
     result = page.locator("#web-result")
     await result.wait_for(state="visible")
@@ -53,6 +64,9 @@ async def test_fetch_a_page_see_it_reopen_it_and_add_it_to_a_knowledge_base(
     await page.wait_for_function(
         "document.querySelector('#result-screenshot-image').naturalWidth > 0")
     assert "A Guide to Tea" in await image.get_attribute("alt")
+    pdf = page.get_by_role("link", name="Open the PDF")
+    response = await page.request.get(await pdf.evaluate("link => link.href"))
+    assert response.ok and (await response.body()).startswith(b"%PDF")
 
     # The page's links, absolute; "Fetch" beside one reads that page.
     links = page.locator("#result-links")
@@ -67,6 +81,7 @@ async def test_fetch_a_page_see_it_reopen_it_and_add_it_to_a_knowledge_base(
     # A page the site does not have: the refusal, with its code.
     await page.get_by_label("Page URL").fill(tea_site.url + "/nothing")
     await page.get_by_label("Screenshot").select_option("")
+    await page.get_by_label("Print a PDF").uncheck()
     await page.get_by_role("button", name="Fetch", exact=True).click()
     error = page.locator("#web-error")
     await error.wait_for(state="visible")
@@ -112,15 +127,37 @@ async def test_fetch_a_page_see_it_reopen_it_and_add_it_to_a_knowledge_base(
 
 
 @pytest.mark.gen_test(timeout=60)
-async def test_the_form_is_usable_with_the_keyboard(open_page, tea_site):  # noqa: F811
+async def test_the_form_is_usable_with_the_keyboard_and_fits_a_phone(
+        open_page, tea_site):  # noqa: F811
     page = await open_page("/web")
+    await page.set_viewport_size(PHONE)
     await page.focus("#web-url")
-    await page.keyboard.type(tea_site.url + "/tea/oolong")
+    await page.keyboard.type(tea_site.url + "/tea")
     await page.keyboard.press("Enter")
     await page.locator("#web-result").wait_for(state="visible")
-    assert await page.inner_text("#result-title") == "Oolong"
+    assert await page.inner_text("#result-title") == "A Guide to Tea"
     # Focus moved to the result's heading, so a screen reader reads what came back.
     assert await page.evaluate("document.activeElement.id") == "result-title"
     assert await page.locator("#result-screenshot").is_hidden()   # none asked for
+    assert await page.locator("#result-pdf").is_hidden()
+    assert await page.locator("#result-steps").is_hidden()
     assert "static" in await page.inner_text("#result-meta")
+    await page.locator("#history-list > li").wait_for()
+    size = await fits(page)
+    assert size["scroll"] <= size["client"], size
+
+    await page.fill("#web-url", tea_site.url + "/tea/oolong")
+    await page.focus("#web-url")
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "document.querySelector('#result-title').textContent === 'Oolong'")
+    await page.wait_for_function("document.querySelectorAll('#history-list > li').length === 2")
+    # The older entry of the history, reached with the keyboard, reopens with Enter.
+    older = page.locator("#history-list > li").nth(1).locator("button.open")
+    await older.focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(
+        "document.querySelector('#result-title').textContent === 'A Guide to Tea'")
+    assert await older.get_attribute("aria-current") == "true"
+    assert await page.locator("#history-more").is_hidden()    # both fetches are listed
     assert page_errors(page) == []

@@ -190,14 +190,10 @@ class ChatService(PageReader):
             self._answer(generation, answer.model, exchange.history, exchange.conversation))
 
     async def stop(self, conversation_id, reason="stopped"):
-        """Stop the answer being written (or the page being read for one); True when there was
-        one. An answer is stored as incomplete."""
+        """Stop the answer being written; True when there was one. It is stored as incomplete."""
         generation = self.running.get(conversation_id)
         if generation is None:
-            reading = self.reading.get(conversation_id)
-            if reading is not None:
-                reading[1].cancel()
-            return reading is not None
+            return False
         self._cancel(generation, reason)
         await asyncio.shield(generation.task)
         return True

@@ -16,7 +16,7 @@ import tornado.web
 from orchestra.app import close_app, make_app
 from orchestra.services.chat_pages import PAGE_INSTRUCTIONS
 from tests.web.test_chat_knowledge import completions, system_text
-from tests.web.test_ws import collect_answer, connect, expect, quiet, recv, send
+from tests.web.test_ws import collect_answer, connect, expect, quiet, recv, send, until
 
 TEA = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>A Guide to Tea</title>
@@ -259,3 +259,28 @@ async def test_a_page_being_read_keeps_the_conversation_busy(ws_connect, app, fa
     _, _, _, final = await collect_answer(conn)
     assert final["data"]["citations"][0]["n"] == 1
     assert app.settings["services"]["chat"].reading == {}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_reader_that_leaves_while_the_page_is_fetched_gets_no_answer(
+        ws_connect, app, fake_lmstudio, tea_site):
+    conn = await connect(ws_connect)
+    fake_lmstudio.script_answer("A link.")
+    user = await ask(conn, "What is in %s/tea ?" % tea_site.url)
+    count = await message_count(app, user["conversationId"])
+    chat = app.settings["services"]["chat"]
+    tea_site.open.clear()
+    send(conn, "chat:read_page", {"messageId": user["id"]})
+
+    async def fetching():
+        return tea_site.hits and user["conversationId"] in chat.reading
+
+    await until(fetching)
+    conn.close()
+
+    async def stopped():
+        return not chat.reading
+
+    await until(stopped)
+    tea_site.open.set()
+    assert await message_count(app, user["conversationId"]) == count

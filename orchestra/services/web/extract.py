@@ -38,8 +38,9 @@ TRAFILATURA_META = {"title": "title", "author": "author", "date": "date",
 def extract_page(html, url):
     """{"title", "markdown", "links", "metadata"} of an HTML page fetched from `url`."""
     tree = load_html(html) if html and html.strip() else None
-    if tree is None:
-        return {"title": None, "markdown": "", "links": [], "metadata": {}}
+    if tree is None:  # trafilatura's parser refuses a body of bare text: the converter reads it
+        title, markdown = to_markdown(html, url) if html and html.strip() else (None, "")
+        return {"title": title, "markdown": markdown, "links": [], "metadata": {}}
     base = _base_url(tree, url)
     links = page_links(tree, base)
     metadata = _page_metadata(tree, base)

@@ -1,0 +1,151 @@
+"""Tool steps in tasks, against the fake LM Studio and the app's real services: the planner
+is offered the catalogue, its tool steps are checked (an unknown tool or bad arguments go
+back to it), and a tool step runs without a model, its text feeding the steps after it."""
+
+import json
+
+import pytest
+
+from tests.knowledge_helpers import add_base, add_text
+from tests.services.task_script import ModelScript
+
+MODEL = "qwen2.5-7b-instruct"
+
+
+def step(id, title, instructions, kind="answer", depends=(), tool=None, args=None):
+    return {"id": id, "title": title, "instructions": instructions, "kind": kind,
+            "tool": tool, "args": args if args is not None else {}, "dependsOn": list(depends)}
+
+
+def plan(*steps):
+    return json.dumps({"subtasks": list(steps)})
+
+
+@pytest.fixture
+def script(fake_lmstudio):
+    script = ModelScript()
+    fake_lmstudio.default_answer = script
+    return script
+
+
+async def planned_and_run(orchestrator, title, description=""):
+    task = await orchestrator.create_task({"title": title, "description": description,
+                                           "check_answers": False, "model": MODEL})
+    await orchestrator.run(task["id"])
+    await orchestrator.wait(task["id"])
+    return await orchestrator.stores.tasks.get(task["id"])
+
+
+def completions(fake):
+    return [body for path, body in fake.requests if path.endswith("/chat/completions")]
+
+
+# -- planning ------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_the_planner_is_offered_the_catalogue(orchestrator, script):
+    script.plans = [plan(step(1, "Answer", "Say hello."))]
+    await planned_and_run(orchestrator, "Say hello")
+    asked = script.plan_requests[0]
+    system = asked["messages"][0]["content"]
+    for entry in orchestrator.tools.catalogue():
+        assert "- %s: %s" % (entry["name"], entry["description"]) in system
+    assert "    url (string, a URL, required): The page's address" in system
+    assert "  tool: run one of the tools" in system
+    # the worked example of a tool step comes as an earlier turn
+    examples = [json.loads(m["content"])["subtasks"] for m in asked["messages"]
+                if m["role"] == "assistant"]
+    assert ["web.fetch", None] in [[s["tool"] for s in e] for e in examples]
+    item = asked["response_format"]["json_schema"]["schema"]["properties"]["subtasks"]["items"]
+    assert item["properties"]["tool"]["enum"] == orchestrator.tools.names() + [None]
+    assert {"tool", "args"} <= set(item["required"])
+
+
+@pytest.mark.gen_test
+async def test_unknown_tools_and_bad_arguments_go_back_to_the_model(orchestrator, script):
+    script.plans = [
+        plan(step(1, "Look it up", "Search.", "tool", tool="web.google",
+                  args={"q": "tea"})),
+        plan(step(1, "Look it up", "Search.", "tool", tool="knowledge.search",
+                  args={"q": "tea"})),
+        plan(step(1, "Look it up", "Search the notes.", "tool", tool="knowledge.search",
+                  args={"query": "tea"}),
+             step(2, "Answer", "Answer from what was found.", depends=[1]))]
+    task = await orchestrator.create_task({"title": "Tea notes", "description": ""})
+    await orchestrator.plan(task["id"])
+    await orchestrator.wait(task["id"])
+    task = await orchestrator.stores.tasks.get(task["id"])
+    assert task["plan_source"] == "model" and task["note"] is None
+    assert [(s["kind"], s["tool"], s["args"]) for s in task["subtasks"]] == [
+        ("tool", "knowledge.search", {"query": "tea"}), ("answer", None, None)]
+    feedback = [r["messages"][-1]["content"] for r in script.plan_requests[1:]]
+    assert "Subtask 1: There is no tool called 'web.google'" in feedback[0]
+    assert "Subtask 1: Invalid arguments for knowledge.search. query: Missing data for " \
+           "required field. q: Unknown field." in feedback[1]
+
+
+# -- running -------------------------------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_a_tool_step_runs_without_a_model_and_feeds_the_step_after_it(
+        orchestrator, script, fetch, app, fake_lmstudio):
+    base = await add_base(fetch, "Tea")
+    await add_text(fetch, base, "Sencha", "# Sencha\n\nSencha is steamed soon after picking.")
+    await app.settings["services"]["knowledge"].wait()
+    script.plans = [plan(
+        step(1, "Search the notes", "Find what the notes say about sencha.", "tool",
+             tool="knowledge.search", args={"query": "sencha steamed"}),
+        step(2, "Answer", "Say how sencha is made.", depends=[1]))]
+    script.steps = {"Answer": "Sencha is steamed."}
+    task = await planned_and_run(orchestrator, "How is sencha made?")
+    search, answer = task["subtasks"]
+    assert task["status"] == "completed" and task["result"] == "Sencha is steamed."
+    assert search["status"] == "completed" and search["model"] is None
+    assert search["verdict"] == {"verdict": "ok", "tool": "knowledge.search"}
+    assert search["result"].startswith("[1] Sencha\nSencha is steamed soon after picking.")
+    assert search["prompt_tokens"] == 0 and search["attempts"] == 1
+    # one planning request and one for the answer: the tool step asked no model
+    assert len(completions(fake_lmstudio)) == 2 and script.titles() == ["Answer"]
+    prompt = script.step_requests[0][1]["messages"][-1]["content"]
+    assert "## Search the notes\n[1] Sencha\nSencha is steamed soon after picking." in prompt
+
+
+@pytest.mark.gen_test
+async def test_a_failing_tool_fails_its_step_with_the_reason_and_can_be_retried(
+        orchestrator, script, fetch, app):
+    script.plans = [plan(
+        step(1, "Search the notes", "Search.", "tool", tool="knowledge.search",
+             args={"query": "sencha"}),
+        step(2, "Answer", "Answer.", depends=[1]))]
+    script.steps = {"Answer": "Steamed."}
+    task = await planned_and_run(orchestrator, "How is sencha made?")
+    search, answer = task["subtasks"]
+    assert task["status"] == "failed"
+    assert task["error"] == ("Subtask 1 (Search the notes) failed: There is no knowledge "
+                             "base to search.")
+    assert search["status"] == "failed" and search["verdict"] == {
+        "verdict": "failed", "tool": "knowledge.search", "code": "failed"}
+    assert answer["status"] == "pending" and script.titles() == []
+
+    base = await add_base(fetch, "Tea")
+    await add_text(fetch, base, "Sencha", "# Sencha\n\nSencha is steamed.")
+    await app.settings["services"]["knowledge"].wait()
+    await orchestrator.retry_subtask(search["id"])
+    await orchestrator.wait(task["id"])
+    task = await orchestrator.stores.tasks.get(task["id"])
+    assert task["status"] == "completed" and task["subtasks"][0]["attempts"] == 2
+    assert task["subtasks"][0]["verdict"]["verdict"] == "ok"
+
+
+@pytest.mark.gen_test
+async def test_a_hand_written_tool_step_is_checked_when_it_runs(orchestrator, script):
+    # Written around the API (which would refuse it): the registry still checks the args.
+    task = await orchestrator.create_task({"title": "Read", "description": "", "subtasks": [
+        {"title": "Read", "kind": "tool", "tool": "web.fetch", "args": {"url": "nope"}}]})
+    await orchestrator.run(task["id"])
+    await orchestrator.wait(task["id"])
+    task = await orchestrator.stores.tasks.get(task["id"])
+    assert task["status"] == "failed"
+    assert task["subtasks"][0]["error"] == ("Invalid arguments for web.fetch. url: Not a "
+                                            "valid URL.")
+    assert task["subtasks"][0]["verdict"]["code"] == "invalid_args"

@@ -121,3 +121,19 @@ async def test_subtasks_written_one_by_one_are_checked_against_the_stored_row(fe
     r = await fetch("/api/subtasks", method="POST", json={
         "taskId": task["id"], "title": "More", "kind": "tool", "tool": "web.teleport"})
     assert r.code == 400 and "no tool called 'web.teleport'" in r.json()["error"]
+
+
+@pytest.mark.gen_test
+async def test_the_task_page_shows_a_tool_step_and_its_outcome(fetch, orchestrator):
+    task = (await fetch("/api/tasks", method="POST", json={"title": "News", "subtasks": [
+        dict(FETCH_STEP, args={"url": "https://example.com/a<b>"})]})).json()
+    page = (await fetch("/tasks/%d" % task["id"])).text
+    args = '{"url": "https://example.com/a\\u003cb\\u003e"}'  # JSON, with < and > escaped
+    assert ('<div class="tool-step"><span class="muted">Tool:</span> <code>web.fetch</code> '
+            '<code class="tool-args">%s</code></div>' % args) in page
+    # the hand editor writes the step back as a tool tag
+    assert "[tool web.fetch %s] Read the page: \n</textarea>" % args in page
+    await orchestrator.run(task["id"])
+    await orchestrator.wait(task["id"])  # no web service in this app: the step fails
+    page = (await fetch("/tasks/%d" % task["id"])).text
+    assert '<strong>Tool:</strong> <span class="badge failed">failed</span> (unavailable)' in page

@@ -7,7 +7,7 @@ import collections
 import logging
 import re
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from orchestra.services.knowledge.chunking import chunk_text
 from orchestra.services.knowledge.service import query_terms
@@ -63,6 +63,19 @@ class SearchPageArgs(Args):
     max_age_seconds = max_age_field()
 
 
+def compiles(pattern):
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValidationError("Not a regular expression: %s." % error) from None
+
+
+def patterns(description):
+    return fields.List(fields.String(validate=[validate.Length(1, 500), compiles]),
+                       load_default=None, validate=validate.Length(max=20),
+                       metadata={"description": description})
+
+
 class CrawlArgs(Args):
     url = url_field(metadata={"description": "Where the crawl starts; it stays on this site."})
     max_pages = fields.Integer(data_key="maxPages", load_default=10, strict=True,
@@ -71,14 +84,8 @@ class CrawlArgs(Args):
                                validate=validate.Range(0, 5), metadata={
                                    "description": "Links followed from the start page: 0 "
                                                   "reads the start page only."})
-    include = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=None,
-                          validate=validate.Length(max=20), metadata={
-                              "description": "Regular expressions; only URLs matching one "
-                                             "are read."})
-    exclude = fields.List(fields.String(validate=validate.Length(1, 500)), load_default=None,
-                          validate=validate.Length(max=20), metadata={
-                              "description": "Regular expressions; URLs matching one are "
-                                             "skipped."})
+    include = patterns("Regular expressions; only URLs matching one are read.")
+    exclude = patterns("Regular expressions; URLs matching one are skipped.")
 
 
 def page_text(page, limit=MAX_TEXT):

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from orchestra.app import close_app, make_app
+from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 from tests.services.task_script import ModelScript
 
@@ -19,6 +21,14 @@ def step(id, title, instructions, kind="answer", depends=(), tool=None, args=Non
 
 def plan(*steps):
     return json.dumps({"subtasks": list(steps)})
+
+
+@pytest.fixture
+def app(config, io_loop):
+    """The app, its web service without the pause between requests to one host."""
+    application = make_app(config, web_options={"politeness_delay": 0})
+    yield application
+    io_loop.run_sync(lambda: close_app(application))
 
 
 @pytest.fixture
@@ -85,6 +95,61 @@ async def test_unknown_tools_and_bad_arguments_go_back_to_the_model(orchestrator
 
 
 # -- running -------------------------------------------------------------------------------
+
+SUMMARY = ("Feed a sourdough starter daily on the counter, weekly in the refrigerator, "
+           "keeping fifty grams.")
+
+
+@pytest.mark.gen_test
+async def test_fetch_a_page_then_summarise_it(fetch, orchestrator, script, static_site,
+                                              fake_lmstudio):
+    """End to end over HTTP: the model plans a web.fetch step and a summary; the fetch runs
+    the tool against the local site, and the summary step is given the page's text."""
+    url = static_site.url + "/article"
+    script.plans = [plan(
+        step(1, "Read the page", "Fetch %s." % url, "tool", tool="web.fetch",
+             args={"url": url}),
+        step(2, "Summary", "Summarise the page in one sentence.", "summarize", depends=[1]))]
+    script.steps = {"Summary": SUMMARY}
+    r = await fetch("/api/tasks", method="POST", json={
+        "title": "Fetch %s, then summarise it" % url, "model": MODEL, "autoRun": True})
+    assert r.code == 201, r.text
+    await orchestrator.wait(r.json()["id"])
+    task = (await fetch("/api/tasks/%d" % r.json()["id"])).json()
+    assert task["status"] == "completed", task["error"]
+    read, summary = task["subtasks"]
+    assert (read["kind"], read["tool"], read["args"]) == ("tool", "web.fetch", {"url": url})
+    assert read["status"] == "completed" and read["model"] is None
+    assert read["verdict"] == {"verdict": "ok", "tool": "web.fetch"}  # its own success
+    assert read["result"].startswith("# Tending a Sourdough Starter\n\nA sourdough starter")
+    assert summary["dependsOn"] == [0] and summary["result"] == SUMMARY
+    assert summary["verdict"]["verdict"]  # the summary is checked as any answer is
+    assert task["result"] == SUMMARY
+    assert static_site.hits.count("/article") == 1
+    # the summary step was asked with the page's text as the result it builds on
+    prompt = script.step_requests[0][1]["messages"][-1]["content"]
+    assert script.titles()[0] == "Summary" and "Read the page" not in script.titles()
+    assert "## Read the page\n# Tending a Sourdough Starter" in prompt
+    assert "Feed the starter once a day when it lives on the counter" in prompt
+    assert "Copyright 2024" not in prompt   # the page's main text only
+    # no model was asked to do the fetch: the plan, the summary and its check
+    assert not [body for body in completions(fake_lmstudio)
+                if "Your step: Read the page" in json.dumps(body)]
+
+
+@pytest.mark.gen_test
+async def test_a_page_that_cannot_be_read_fails_the_step_with_the_services_reason(
+        orchestrator, script, static_site):
+    url = static_site.url + "/challenge/cloudflare"
+    script.plans = [plan(
+        step(1, "Read the page", "Fetch it.", "tool", tool="web.fetch", args={"url": url}),
+        step(2, "Summary", "Summarise it.", "summarize", depends=[1]))]
+    task = await planned_and_run(orchestrator, "Fetch %s, then summarise it" % url)
+    read, summary = task["subtasks"]
+    assert task["status"] == "failed" and read["status"] == "failed"
+    assert read["verdict"] == {"verdict": "failed", "tool": "web.fetch", "code": "blocked"}
+    assert task["error"].startswith("Subtask 1 (Read the page) failed: ")
+    assert summary["status"] == "pending" and script.titles() == []
 
 @pytest.mark.gen_test
 async def test_a_tool_step_runs_without_a_model_and_feeds_the_step_after_it(

@@ -1,14 +1,20 @@
 """The tool registry: the catalogue and its JSON Schemas, argument checks, errors, and the
 knowledge and web tools run against the app's real services."""
 
+import asyncio
+
 import pytest
 from marshmallow import Schema, fields
 
+from orchestra.app import close_app, make_app
 from orchestra.services.lmstudio.structured import validate
 from orchestra.services.tools.registry import (Registry, Tool, ToolContext, ToolError,
                                                ToolResult, default_registry)
 from orchestra.services.tools.web_tools import matching_passages, page_text
 from orchestra.services.web.errors import WebError
+from orchestra.services.web.service import WebService
+from tests.fakes.site_crawl import crawl_site  # noqa: F401 - a fixture
+from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 
 NAMES = ["web.fetch", "web.search_page", "web.crawl", "knowledge.search"]
@@ -30,6 +36,14 @@ class EchoTool(Tool):
         if args["word"] == "broken":
             raise KeyError("bug")
         return ToolResult(" ".join([args["word"]] * args["times"]), {"task": context.task_id})
+
+
+@pytest.fixture
+def app(config, io_loop):
+    """The app, its web service without the pause between requests to one host."""
+    application = make_app(config, web_options={"politeness_delay": 0})
+    yield application
+    io_loop.run_sync(lambda: close_app(application))
 
 
 def context_of(app, task_id=None):
@@ -206,3 +220,84 @@ def test_a_page_for_a_model_has_its_title_and_is_cut_at_a_line():
     assert text.endswith("[The page goes on; the first 1000 characters are shown.]")
     assert len(text) < 1100 and "A line of text.\n\n[The page" in text
     assert page_text({"title": None, "markdown": ""}) == "(The page has no text.)"
+    assert page_text({"title": "Guide", "markdown": "# Guide\n\nText."}) == "# Guide\n\nText."
+    assert page_text({"title": "Guide", "markdown": ""}) == "# Guide"
+
+
+# -- web tools against the real web service and local sites ---------------------------------
+
+@pytest.mark.gen_test
+async def test_web_fetch_gives_a_model_the_title_and_main_text(app, static_site):
+    result = await default_registry().run("web.fetch", {"url": static_site.url + "/article"},
+                                          context_of(app))
+    assert result.text.startswith("# Tending a Sourdough Starter\n\n")
+    assert "Discard all but fifty grams" in result.text and "All rights reserved" not in \
+        result.text
+    assert result.data["finalUrl"] == static_site.url + "/article"
+    assert result.text == result.data["markdown"]  # which opens with the title already
+
+
+@pytest.mark.gen_test
+async def test_web_tools_report_the_web_services_codes(app, static_site, tmp_path):
+    registry = default_registry()
+    with pytest.raises(ToolError) as missing:
+        await registry.run("web.fetch", {"url": static_site.url + "/status/404"},
+                           context_of(app))
+    assert missing.value.code == "http_error"
+    # the service's safety holds for tools: a private address is refused unless allowed
+    guarded = WebService(app.settings["stores"], app.settings["hub"], str(tmp_path))
+    try:
+        context = ToolContext({"web": guarded}, app.settings["stores"])
+        with pytest.raises(ToolError) as private:
+            await registry.run("web.fetch", {"url": static_site.url + "/article"}, context)
+    finally:
+        await guarded.close()
+    assert private.value.code == "blocked_address"
+    assert "/article" not in static_site.hits
+
+
+@pytest.mark.gen_test
+async def test_web_search_page_finds_the_passages_about_a_query(app, static_site):
+    result = await default_registry().run("web.search_page", {
+        "url": static_site.url + "/article", "query": "refrigerator feeding", "maxResults": 2},
+        context_of(app))
+    passages = result.data["passages"]
+    assert passages[0]["heading"].endswith("Feeding schedule")
+    assert passages[0]["terms"] == ["refrigerator", "feeding"]
+    assert result.text.startswith("Passages of Tending a Sourdough Starter about "
+                                  "refrigerator feeding:\n\n[1] (")
+    assert result.data["fetchId"] and len(passages) <= 2
+    none = await default_registry().run("web.search_page", {
+        "url": static_site.url + "/article", "query": "croissant"}, context_of(app))
+    assert none.data["passages"] == [] and none.text.startswith("No passage of ")
+
+
+@pytest.mark.gen_test
+async def test_web_crawl_waits_for_the_crawl_and_lists_its_pages(app, crawl_site):
+    result = await default_registry().run("web.crawl", {
+        "url": crawl_site.url + "/", "maxDepth": 1, "maxPages": 10,
+        "exclude": ["/b$"]}, context_of(app))
+    crawl = result.data
+    assert crawl["status"] == "completed"
+    assert sorted(p["url"] for p in crawl["pages"]) == [
+        crawl_site.url + "/", crawl_site.url + "/a", crawl_site.url + "/private/secret"]
+    lines = result.text.splitlines()
+    assert lines[0] == "Crawl of %s/ (completed): 2 pages read, 1 failed." % crawl_site.url
+    assert "- Home \u2014 %s/ (depth 0)" % crawl_site.url in lines
+    assert "- Page /a \u2014 %s/a (depth 1)" % crawl_site.url in lines
+    assert ("- (no title) \u2014 %s/private/secret (depth 1): failed, The site's robots.txt "
+            "does not allow" % crawl_site.url) in result.text
+
+
+@pytest.mark.gen_test
+async def test_a_stopped_crawl_tool_cancels_its_crawl(app, crawl_site):
+    web = app.settings["services"]["web"]
+    run = asyncio.ensure_future(default_registry().run(
+        "web.crawl", {"url": crawl_site.url + "/slow", "maxDepth": 0}, context_of(app)))
+    while "/slow" not in crawl_site.hits:
+        await asyncio.sleep(0.01)   # until the crawl is waiting on the page
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    crawls, total = await web.crawls()
+    assert [c["status"] for c in crawls] == ["cancelled"]

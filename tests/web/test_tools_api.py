@@ -3,10 +3,20 @@ through the task API: the tool must exist and its arguments fit."""
 
 import pytest
 
+from orchestra.app import close_app, make_app
+from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 
 FETCH_STEP = {"title": "Read the page", "kind": "tool", "tool": "web.fetch",
               "args": {"url": "https://example.com/news"}}
+
+
+@pytest.fixture
+def app(config, io_loop):
+    """The app, its web service without the pause between requests to one host."""
+    application = make_app(config, web_options={"politeness_delay": 0})
+    yield application
+    io_loop.run_sync(lambda: close_app(application))
 
 
 # -- /api/tools -----------------------------------------------------------------------------
@@ -36,6 +46,23 @@ async def test_running_a_tool_answers_its_text_and_data(app, fetch):
 
 
 @pytest.mark.gen_test
+async def test_running_web_fetch_reads_a_page_of_a_local_site(fetch, static_site):
+    url = static_site.url + "/article"
+    r = await fetch("/api/tools/web.fetch/run", method="POST",
+                    json={"args": {"url": url, "render": "static"}})
+    assert r.code == 200, r.text
+    body = r.json()
+    assert body["text"].startswith("# Tending a Sourdough Starter\n\n")
+    assert "Feed the starter once a day" in body["text"]
+    assert body["data"]["url"] == url and body["data"]["renderer"] == "static"
+    assert body["data"]["fromCache"] is False
+    again = (await fetch("/api/tools/web.fetch/run", method="POST",
+                         json={"args": {"url": url, "render": "static"}})).json()
+    assert again["data"]["fromCache"] is True and again["data"]["id"] == body["data"]["id"]
+    assert static_site.hits.count("/article") == 1   # maxAgeSeconds defaults to an hour
+
+
+@pytest.mark.gen_test
 async def test_an_unknown_tool_is_404(fetch):
     r = await fetch("/api/tools/web.nope/run", method="POST", json={"args": {}})
     assert r.code == 404 and r.json()["error"] == "No tool called web.nope."
@@ -59,7 +86,15 @@ async def test_bad_arguments_are_400_with_the_fields(fetch):
 
 
 @pytest.mark.gen_test
-async def test_a_tool_that_fails_is_400_with_its_code(fetch):
+async def test_a_tool_that_fails_is_400_with_its_code(fetch, static_site):
+    r = await fetch("/api/tools/web.fetch/run", method="POST",
+                    json={"args": {"url": static_site.url + "/status/404"}})
+    assert r.code == 400
+    body = r.json()
+    assert body["code"] == "http_error" and "404" in body["error"]
+    r = await fetch("/api/tools/web.search_page/run", method="POST", json={
+        "args": {"url": static_site.url + "/challenge/cloudflare", "query": "moment"}})
+    assert r.code == 400 and r.json()["code"] == "blocked"
     r = await fetch("/api/tools/knowledge.search/run", method="POST",
                     json={"args": {"query": "tea"}})
     assert r.code == 400
@@ -124,16 +159,18 @@ async def test_subtasks_written_one_by_one_are_checked_against_the_stored_row(fe
 
 
 @pytest.mark.gen_test
-async def test_the_task_page_shows_a_tool_step_and_its_outcome(fetch, orchestrator):
+async def test_the_task_page_shows_a_tool_step_and_its_outcome(fetch, orchestrator,
+                                                              static_site):
+    url = static_site.url + "/status/404?a<b>"
     task = (await fetch("/api/tasks", method="POST", json={"title": "News", "subtasks": [
-        dict(FETCH_STEP, args={"url": "https://example.com/a<b>"})]})).json()
+        dict(FETCH_STEP, args={"url": url})]})).json()
     page = (await fetch("/tasks/%d" % task["id"])).text
-    args = '{"url": "https://example.com/a\\u003cb\\u003e"}'  # JSON, with < and > escaped
+    args = '{"url": "%s"}' % url.replace("<", "\\u003c").replace(">", "\\u003e")  # JSON
     assert ('<div class="tool-step"><span class="muted">Tool:</span> <code>web.fetch</code> '
             '<code class="tool-args">%s</code></div>' % args) in page
     # the hand editor writes the step back as a tool tag
     assert "[tool web.fetch %s] Read the page: \n</textarea>" % args in page
     await orchestrator.run(task["id"])
-    await orchestrator.wait(task["id"])  # no web service in this app: the step fails
+    await orchestrator.wait(task["id"])
     page = (await fetch("/tasks/%d" % task["id"])).text
-    assert '<strong>Tool:</strong> <span class="badge failed">failed</span> (unavailable)' in page
+    assert '<strong>Tool:</strong> <span class="badge failed">failed</span> (http_error)' in page

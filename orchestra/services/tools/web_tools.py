@@ -16,7 +16,7 @@ from orchestra.services.tools.registry import Tool, ToolError, ToolResult
 logger = logging.getLogger(__name__)
 
 MAX_TEXT = 20_000        # characters of a page a tool hands to a model
-PASSAGE_TOKENS = 80      # web.search_page cuts pages into passages of about this size
+PASSAGE_TOKENS = 150     # web.search_page cuts pages into passages of about this size
 RENDERS = ("static", "browser", "auto")
 CRAWL_DONE = ("completed", "failed", "cancelled")
 CRAWL_RECHECK = 2.0      # seconds between looks at a crawl, should a progress event be missed
@@ -89,10 +89,14 @@ class CrawlArgs(Args):
 
 
 def page_text(page, limit=MAX_TEXT):
-    """A fetched page as text for a model: its title, then its Markdown, cut at `limit`."""
+    """A fetched page as text for a model: its title (unless the Markdown opens with it as
+    a heading), then its Markdown, cut at `limit`."""
     title = (page.get("title") or "").strip()
     markdown = (page.get("markdown") or "").strip()
-    text = ("# %s\n\n%s" % (title, markdown)) if title else markdown
+    opening = markdown.split("\n", 1)[0]
+    if opening.startswith("#") and opening.lstrip("#").strip().lower() == title.lower():
+        title = ""
+    text = ("# %s\n\n%s" % (title, markdown)).strip() if title else markdown
     if len(text) > limit:
         cut = text.rfind("\n", 0, limit)
         text = text[:cut if cut > limit // 2 else limit].rstrip() + (

@@ -104,8 +104,12 @@ def read_tool_step(item, kind, tools):
         raise ToolError("invalid_args", 'It is of kind "tool" but "tool" names no tool; the '
                         "tools are: %s." % ", ".join(tools.names()))
     args = item.get("args")
-    tools.validate(name, {} if args is None else args)
-    return name, ({} if args is None else args)
+    if args is None:
+        args = {}
+    elif isinstance(args, dict):  # a null says "the default" as well as leaving it out does
+        args = {key: value for key, value in args.items() if value is not None}
+    tools.validate(name, args)
+    return name, args
 
 
 class ToolStepRunner:

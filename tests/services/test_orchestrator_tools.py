@@ -7,6 +7,8 @@ import json
 import pytest
 
 from orchestra.app import close_app, make_app
+from orchestra.services.orchestrator_plan import PlanError, parse_plan
+from orchestra.services.tools.registry import default_registry
 from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 from tests.services.task_script import ModelScript
@@ -92,6 +94,29 @@ async def test_unknown_tools_and_bad_arguments_go_back_to_the_model(orchestrator
     assert "Subtask 1: There is no tool called 'web.google'" in feedback[0]
     assert "Subtask 1: Invalid arguments for knowledge.search. query: Missing data for " \
            "required field. q: Unknown field." in feedback[1]
+
+
+def test_tool_steps_are_read_from_a_plan_only_when_tools_are_offered():
+    tools = default_registry()
+    items = {"subtasks": [
+        {"id": 1, "title": "Read", "kind": "answer", "tool": "web.fetch",
+         "args": {"url": "https://example.com/", "render": None}},
+        {"id": 2, "title": "Sum up", "kind": "summarize", "tool": None, "args": {},
+         "dependsOn": [1]},
+        {"id": 3, "title": "Think", "kind": "tool", "tool": "", "args": {}}]}
+    with pytest.raises(PlanError, match='Subtask 3: It is of kind "tool" but "tool" names '
+                                        "no tool; the tools are: web.fetch, "):
+        parse_plan(items, tools)
+    items["subtasks"].pop()
+    read, summary = parse_plan(items, tools)
+    # naming a tool makes a tool step; a null argument means its default
+    assert (read["kind"], read["tool"], read["args"]) == (
+        "tool", "web.fetch", {"url": "https://example.com/"})
+    assert (summary["kind"], summary["tool"], summary["args"]) == ("summarize", None, None)
+    # without tools, a model does every step
+    items["subtasks"].append({"id": 3, "title": "Think", "kind": "tool"})
+    assert [(p["kind"], p["tool"]) for p in parse_plan(items)] == [
+        ("answer", None), ("summarize", None), ("answer", None)]
 
 
 # -- running -------------------------------------------------------------------------------

@@ -52,8 +52,9 @@ class Orchestrator(ReviewMixin, SubtaskRunner, ToolStepRunner):
         self.stores = stores
         self.lmstudio = lmstudio
         self.knowledge = knowledge   # KnowledgeService: tasks with a knowledge base need it
-        # The tool registry the planner is offered and tool steps run from, with what tools
-        # use (the app's services, e.g. "web" and "knowledge", and its hub); None: no tools.
+        # The tool registry tool steps run from (the planner is offered the tools of it that
+        # suit each task), with what tools use (the app's services, e.g. "web" and
+        # "knowledge", and its hub); None: no tools.
         self.tools = tools
         self.services = services
         self.hub = hub
@@ -373,7 +374,10 @@ class Orchestrator(ReviewMixin, SubtaskRunner, ToolStepRunner):
             if text.strip():
                 excerpt = dict(reference, text=self.lmstudio.truncate_to_context(
                     text, PLAN_EXCERPT_TOKENS))
-        messages = plan_messages(task, instructions, excerpt, self.tools)
+        # The planner is offered the tools this task can use (web tools when it names a
+        # URL, ...): each one lengthens the prompt of what may be a small model.
+        tools = self.tools.for_task(task) if self.tools is not None else None
+        messages = plan_messages(task, instructions, excerpt, tools)
         model = await self._choose_model(task, None, "chat")
         label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
                  "rows": (task, None)}
@@ -383,7 +387,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner, ToolStepRunner):
             try:
                 # Re-asks sample more freely: at the same temperature a small model mostly
                 # gives the same answer again, feedback or not.
-                result = await self._call_json(label, messages, plan_schema(task, self.tools),
+                result = await self._call_json(label, messages, plan_schema(task, tools),
                                                model, temperature=0.7 if attempt else 0.2)
             except LMStudioError as error:
                 if attempt == 0 or error.transient:
@@ -395,7 +399,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner, ToolStepRunner):
             await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
                                               result["usage"]["completion_tokens"])
             try:
-                plan = link_inputs(parse_plan(result["text"], self.tools), task)
+                plan = link_inputs(parse_plan(result["text"], tools), task)
             except PlanError as error:
                 found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
                 problem = " ".join([str(error)] + [p["message"] for p in found])

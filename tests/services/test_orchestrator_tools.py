@@ -40,9 +40,9 @@ def script(fake_lmstudio):
     return script
 
 
-async def planned_and_run(orchestrator, title, description=""):
-    task = await orchestrator.create_task({"title": title, "description": description,
-                                           "check_answers": False, "model": MODEL})
+async def planned_and_run(orchestrator, title, description="", **values):
+    task = await orchestrator.create_task(dict(values, title=title, description=description,
+                                               check_answers=False, model=MODEL))
     await orchestrator.run(task["id"])
     await orchestrator.wait(task["id"])
     return await orchestrator.stores.tasks.get(task["id"])
@@ -55,13 +55,16 @@ def completions(fake):
 # -- planning ------------------------------------------------------------------------------
 
 @pytest.mark.gen_test
-async def test_the_planner_is_offered_the_catalogue(orchestrator, script):
-    script.plans = [plan(step(1, "Answer", "Say hello."))]
-    await planned_and_run(orchestrator, "Say hello")
+async def test_the_planner_is_offered_the_tools_that_suit_the_task(orchestrator, script):
+    script.plans = [plan(step(1, "Answer", "Read it."))]
+    await planned_and_run(orchestrator, "Read https://example.com/news and say what is new")
     asked = script.plan_requests[0]
     system = asked["messages"][0]["content"]
-    for entry in orchestrator.tools.catalogue():
+    # a task that names a URL is offered the web tools; without a knowledge base, no search
+    web = [entry for entry in orchestrator.tools.catalogue() if entry["name"].startswith("web.")]
+    for entry in web:
         assert "- %s: %s" % (entry["name"], entry["description"]) in system
+    assert "knowledge.search" not in system
     assert "    url (string, a URL, required): The page's address" in system
     assert "  tool: run one of the tools" in system
     # the worked example of a tool step comes as an earlier turn
@@ -69,8 +72,21 @@ async def test_the_planner_is_offered_the_catalogue(orchestrator, script):
                 if m["role"] == "assistant"]
     assert ["web.fetch", None] in [[s["tool"] for s in e] for e in examples]
     item = asked["response_format"]["json_schema"]["schema"]["properties"]["subtasks"]["items"]
-    assert item["properties"]["tool"]["enum"] == orchestrator.tools.names() + [None]
+    assert item["properties"]["tool"]["enum"] == [e["name"] for e in web] + [None]
     assert {"tool", "args"} <= set(item["required"])
+
+    # a task with a knowledge base is offered knowledge.search; one with neither, no tool
+    base = await orchestrator.stores.knowledge_bases.create({"name": "Notes",
+                                                             "description": ""})
+    task = await orchestrator.create_task({"title": "Sum up the notes", "description": "",
+                                           "knowledge_base_id": base["id"]})
+    await orchestrator.plan(task["id"])
+    await orchestrator.wait(task["id"])
+    schema = script.plan_requests[1]["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["subtasks"]["items"]["properties"]["tool"]["enum"] == [
+        "knowledge.search", None]
+    await planned_and_run(orchestrator, "Say hello")
+    assert "tool" not in script.plan_requests[2]["messages"][0]["content"]
 
 
 @pytest.mark.gen_test
@@ -83,7 +99,9 @@ async def test_unknown_tools_and_bad_arguments_go_back_to_the_model(orchestrator
         plan(step(1, "Look it up", "Search the notes.", "tool", tool="knowledge.search",
                   args={"query": "tea"}),
              step(2, "Answer", "Answer from what was found.", depends=[1]))]
-    task = await orchestrator.create_task({"title": "Tea notes", "description": ""})
+    base = await orchestrator.stores.knowledge_bases.create({"name": "Tea", "description": ""})
+    task = await orchestrator.create_task({"title": "Tea notes", "description": "",
+                                           "knowledge_base_id": base["id"]})
     await orchestrator.plan(task["id"])
     await orchestrator.wait(task["id"])
     task = await orchestrator.stores.tasks.get(task["id"])
@@ -91,7 +109,8 @@ async def test_unknown_tools_and_bad_arguments_go_back_to_the_model(orchestrator
     assert [(s["kind"], s["tool"], s["args"]) for s in task["subtasks"]] == [
         ("tool", "knowledge.search", {"query": "tea"}), ("answer", None, None)]
     feedback = [r["messages"][-1]["content"] for r in script.plan_requests[1:]]
-    assert "Subtask 1: There is no tool called 'web.google'" in feedback[0]
+    assert ("Subtask 1: There is no tool called 'web.google'; the tools are: "
+            "knowledge.search.") in feedback[0]
     assert "Subtask 1: Invalid arguments for knowledge.search. query: Missing data for " \
            "required field. q: Unknown field." in feedback[1]
 
@@ -187,7 +206,7 @@ async def test_a_tool_step_runs_without_a_model_and_feeds_the_step_after_it(
              tool="knowledge.search", args={"query": "sencha steamed"}),
         step(2, "Answer", "Say how sencha is made.", depends=[1]))]
     script.steps = {"Answer": "Sencha is steamed."}
-    task = await planned_and_run(orchestrator, "How is sencha made?")
+    task = await planned_and_run(orchestrator, "How is sencha made?", knowledge_base_id=base)
     search, answer = task["subtasks"]
     assert task["status"] == "completed" and task["result"] == "Sencha is steamed."
     assert search["status"] == "completed" and search["model"] is None
@@ -203,12 +222,11 @@ async def test_a_tool_step_runs_without_a_model_and_feeds_the_step_after_it(
 @pytest.mark.gen_test
 async def test_a_failing_tool_fails_its_step_with_the_reason_and_can_be_retried(
         orchestrator, script, fetch, app):
-    script.plans = [plan(
-        step(1, "Search the notes", "Search.", "tool", tool="knowledge.search",
-             args={"query": "sencha"}),
-        step(2, "Answer", "Answer.", depends=[1]))]
     script.steps = {"Answer": "Steamed."}
-    task = await planned_and_run(orchestrator, "How is sencha made?")
+    task = await planned_and_run(orchestrator, "How is sencha made?", subtasks=[
+        {"title": "Search the notes", "kind": "tool", "tool": "knowledge.search",
+         "args": {"query": "sencha"}},
+        {"title": "Answer", "description": "Answer.", "depends_on": [0]}])
     search, answer = task["subtasks"]
     assert task["status"] == "failed"
     assert task["error"] == ("Subtask 1 (Search the notes) failed: There is no knowledge "

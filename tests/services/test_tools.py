@@ -78,6 +78,21 @@ def test_the_catalogue_lists_each_tool_with_a_json_schema_of_its_arguments():
     assert default_registry().validate("web.crawl", args)["max_pages"] == 5
 
 
+def test_a_task_is_offered_the_tools_it_can_use():
+    registry = default_registry()
+
+    def offered(**task):
+        return registry.for_task(dict({"title": "", "description": ""}, **task)).names()
+
+    assert offered(title="Read HTTPS://example.com/a, then sum it up") == NAMES[:3]
+    assert offered(title="Sum up the page", description="It is at http://10.0.0.2/x") == \
+        NAMES[:3]
+    assert offered(title="Sum up the notes", knowledge_base_id=3) == ["knowledge.search"]
+    assert offered(title="Write a haiku about http") == []
+    chosen = registry.select(["knowledge.search"])
+    assert chosen.catalogue() == [registry.catalogue()[3]] and registry.names() == NAMES
+
+
 def test_a_tool_needs_a_name_a_description_and_a_schema_and_names_are_unique():
     registry = Registry([EchoTool()])
     with pytest.raises(ValueError, match="registered already"):

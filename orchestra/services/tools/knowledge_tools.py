@@ -33,6 +33,10 @@ class KnowledgeSearchTool(Tool):
                    "each with its source and heading.")
     schema = KnowledgeSearchArgs
 
+    def suits(self, task):
+        """A task with a knowledge base may search it in a step of its own."""
+        return task.get("knowledge_base_id") is not None
+
     async def run(self, args, context):
         knowledge = context.service("knowledge", self.name)
         base_ids = await self.bases(args["knowledge_base_ids"], context)

@@ -84,6 +84,11 @@ class Tool:
         """ToolResult for `args` (loaded by `schema`); raises ToolError (or WebError)."""
         raise NotImplementedError
 
+    def suits(self, task):
+        """Whether the planner of `task` (a task row) is offered this tool: a tool the task
+        cannot use would only lengthen a small model's prompt and tempt it."""
+        return True
+
 
 def json_schema(schema_class):
     """The JSON Schema of a marshmallow schema's input, through apispec's marshmallow
@@ -116,6 +121,18 @@ class Registry:
         self._parameters[tool.name] = json_schema(tool.schema)
         self._tools[tool.name] = tool
         return tool
+
+    def select(self, names):
+        """A Registry of these tools of this one (schemas already converted)."""
+        chosen = Registry()
+        for name in names:
+            chosen._tools[name] = self._tools[name]
+            chosen._parameters[name] = self._parameters[name]
+        return chosen
+
+    def for_task(self, task):
+        """The tools whose `suits(task)` is true, as a Registry (maybe an empty one)."""
+        return self.select([name for name, tool in self._tools.items() if tool.suits(task)])
 
     def get(self, name):
         """The tool called `name`, or None."""

@@ -21,6 +21,7 @@ RENDERS = ("static", "browser", "auto")
 CRAWL_DONE = ("completed", "failed", "cancelled")
 CRAWL_RECHECK = 2.0      # seconds between looks at a crawl, should a progress event be missed
 _WORD = re.compile(r"[^\W_]+")
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+", re.IGNORECASE)
 
 
 def url_field(**kwargs):
@@ -39,6 +40,13 @@ def max_age_field():
                           validate=validate.Range(0, 30 * 86400), metadata={
                               "description": "Answer from a copy fetched at most this many "
                                              "seconds ago, when there is one."})
+
+
+class WebTool(Tool):
+    def suits(self, task):
+        """Web tools suit a task whose title or description names a web address."""
+        return bool(_URL.search("%s\n%s" % (task.get("title") or "",
+                                            task.get("description") or "")))
 
 
 class Args(Schema):
@@ -104,7 +112,7 @@ def page_text(page, limit=MAX_TEXT):
     return text or "(The page has no text.)"
 
 
-class FetchTool(Tool):
+class FetchTool(WebTool):
     name = "web.fetch"
     description = "Read a web page and return its title and main text as Markdown."
     schema = FetchArgs
@@ -136,7 +144,7 @@ def matching_passages(markdown, query, limit):
     return [item[3] for item in found[:limit]]
 
 
-class SearchPageTool(Tool):
+class SearchPageTool(WebTool):
     name = "web.search_page"
     description = ("Find the passages of a web page that mention some words, each with the "
                    "heading it is under.")
@@ -160,7 +168,7 @@ class SearchPageTool(Tool):
         return ToolResult("\n".join(lines), data)
 
 
-class CrawlTool(Tool):
+class CrawlTool(WebTool):
     name = "web.crawl"
     description = ("Read the pages of one site from a start page, following its links, and "
                    "list the pages read.")

@@ -12,6 +12,7 @@ import tornado.ioloop
 import tornado.web
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_load, validate
 
+from orchestra.services.web import actions as actionlib
 from orchestra.services.web import files
 from orchestra.services.web.crawl import compile_patterns
 from orchestra.services.web.errors import WebError
@@ -77,9 +78,8 @@ class FetchInputSchema(Strict):
     @post_load
     def _actions(self, data, **kwargs):
         if data["actions"]:
-            from orchestra.services.web import actions as actionlib  # with the browser's
-            try:
-                data["actions"] = actionlib.ACTIONS_SCHEMA.load(data["actions"])
+            try:  # checked here; the browser takes them as written (camelCase)
+                actionlib.ACTIONS_SCHEMA.load(data["actions"])
             except ValidationError as e:
                 raise ValidationError(e.messages, "actions")
         wants = [name for name in ("actions", "screenshot", "pdf") if data[name]]

@@ -205,6 +205,21 @@ async def test_a_url_patch_refetches_the_source(fetch, app, fake_site):  # noqa:
     await web.wait()
     assert fake_site.hits == ["article", "plain"]
 
+    # So does naming the renderer it already has; another renderer reads the page again.
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "static"})
+    assert r.code == 200 and r.json()["status"] == "ready"
+    await web.wait()
+    assert fake_site.hits == ["article", "plain"]
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "auto"})
+    assert r.code == 200 and r.json()["status"] == "pending" and r.json()["render"] == "auto"
+    await web.wait()
+    assert fake_site.hits == ["article", "plain", "plain"]
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "chrome"})
+    assert r.code == 400 and "render" in r.json()["fields"]
+
     # A URL that fails says so, as the form path does.
     await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
                 json={"url": fake_site.url + "/missing"})

@@ -100,6 +100,9 @@ async def test_url_sources_need_an_http_url_and_only_they_refetch(browser, fetch
     for url in ("", "ftp://example.org/x", "not a url"):
         r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": url})
         assert r.code == 400 and field_error(r.text, "src-url-url"), url
+    r = await browser.post(base + "/sources", {"kind": "url", "title": "", "render": "chrome",
+                                               "url": "http://example.org/"})
+    assert r.code == 400 and field_error(r.text, "src-url-render")
     assert await sources_of_page(fetch, base) == []
     await browser.post(base + "/sources", {"kind": "text", "title": "t", "content": "c"})
     [source] = await sources_of_page(fetch, base)

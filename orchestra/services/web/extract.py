@@ -38,8 +38,9 @@ TRAFILATURA_META = {"title": "title", "author": "author", "date": "date",
 def extract_page(html, url):
     """{"title", "markdown", "links", "metadata"} of an HTML page fetched from `url`."""
     tree = load_html(html) if html and html.strip() else None
-    if tree is None:
-        return {"title": None, "markdown": "", "links": [], "metadata": {}}
+    if tree is None:  # trafilatura's parser refuses a body of bare text: the converter reads it
+        title, markdown = to_markdown(html, url) if html and html.strip() else (None, "")
+        return {"title": title, "markdown": markdown, "links": [], "metadata": {}}
     base = _base_url(tree, url)
     links = page_links(tree, base)
     metadata = _page_metadata(tree, base)
@@ -48,7 +49,6 @@ def extract_page(html, url):
     tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
     content = None
     try:
-        # trafilatura copies the tree it is given; the links and metadata read the original.
         content = trafilatura.extract(
             tree, url=url, output_format="html", with_metadata=True, include_links=True,
             include_formatting=True, include_tables=True, include_comments=False,

@@ -20,6 +20,8 @@ import time
 import urllib.parse
 
 from orchestra.db import utcnow
+from orchestra.services.web import actions as actionlib
+from orchestra.services.web import browser as browserlib
 from orchestra.services.web import extract, files, safety
 from orchestra.services.web.crawl import Crawler
 from orchestra.services.web.errors import WebError
@@ -147,8 +149,6 @@ class WebService:
 
     async def browser(self):
         """The BrowserPool; WebError browser_unavailable when no browser can be found."""
-        # The browser's modules load with the first page that needs them.
-        from orchestra.services.web import browser as browserlib
         if self._browser is None:
             # Looking may start Playwright's driver to ask where its browser is: off the loop.
             executable = await self.blocking(browserlib.find_browser, self.browser_path)
@@ -169,9 +169,12 @@ class WebService:
     async def fetch(self, url, *, render="auto", actions=None, screenshot=None, pdf=False,
                     max_age_seconds=0, respect_robots=True, crawl_id=None, depth=None):
         """The page at `url` in the API's shape; every attempt is stored, and a failed one
-        raises WebError after it is. Bad arguments (invalid_url, an unknown render) raise
-        before anything is stored."""
+        raises WebError after it is. Bad arguments (invalid_url, an unknown render, actions
+        that do not validate: marshmallow's ValidationError) raise before anything is
+        stored. `actions` are as the API takes them (actions.ActionSchema's JSON form)."""
         options = options_of(render, actions, screenshot, pdf)
+        if options["actions"]:
+            actionlib.ACTIONS_SCHEMA.load(options["actions"])
         safety.check_url(url)
         if len(url) > MAX_URL:
             raise WebError("invalid_url", "The URL is longer than %d characters." % MAX_URL)
@@ -282,13 +285,11 @@ class WebService:
         if page.pdf:
             changes["pdf_file"] = self.files.save(fetch_id, "pdf", page.pdf)
         if page.shots and steps:
-            shots = iter(page.shots)
             for step in steps:
-                if step.get("type") == "screenshot" and step.get("ok"):
-                    shot = next(shots, None)
-                    if shot:
-                        step["screenshotUrl"] = files.url_for(
-                            self.files.save(fetch_id, "png", shot))
+                index = step.pop("shot", None)  # the step's PNG in page.shots
+                if isinstance(index, int) and 0 <= index < len(page.shots):
+                    step["screenshotUrl"] = files.url_for(
+                        self.files.save(fetch_id, "png", page.shots[index]))
             changes["steps"] = steps
         return changes
 

@@ -13,7 +13,7 @@ from orchestra.services.tools.registry import (Registry, Tool, ToolContext, Tool
 from orchestra.services.tools.web_tools import matching_passages, page_text
 from orchestra.services.web.errors import WebError
 from orchestra.services.web.service import WebService
-from tests.fakes.site_crawl import crawl_site  # noqa: F401 - a fixture
+from tests.fakes.site_crawl import chromium_or_skip, crawl_site  # noqa: F401 - a fixture
 from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 
@@ -250,6 +250,22 @@ async def test_web_fetch_gives_a_model_the_title_and_main_text(app, static_site)
         result.text
     assert result.data["finalUrl"] == static_site.url + "/article"
     assert result.text == result.data["markdown"]  # which opens with the title already
+
+
+@pytest.mark.browser
+@pytest.mark.gen_test(timeout=120)
+async def test_web_fetch_reads_a_page_built_by_scripts_through_the_browser(app, crawl_site,
+                                                                            tmp_path):
+    web = WebService(app.settings["stores"], app.settings["hub"], str(tmp_path),
+                     allow_private=True, browser_path=chromium_or_skip(), politeness_delay=0)
+    try:
+        context = ToolContext({"web": web}, app.settings["stores"])
+        result = await default_registry().run("web.fetch", {"url": crawl_site.url + "/app"},
+                                              context)
+    finally:
+        await web.close()
+    assert result.data["renderer"] == "browser"   # auto: static first, then Chromium
+    assert "exists only once the script has run" in result.text
 
 
 @pytest.mark.gen_test

@@ -20,12 +20,14 @@ from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.orchestrator import Orchestrator
 from orchestra.services.metrics import MetricsCollector
 from orchestra.services.secrets import SecretBox, read_or_create_key
+from orchestra.services.tools.registry import default_registry
 from orchestra.services.web.service import WebService
 from orchestra.store import Stores
 from orchestra.web import api, auth, chat, pages, ws
 from orchestra.web import accounts, knowledge, knowledge_api, library, web_api, web_pages
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
+from orchestra.web import tools_api
 from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ def make_app(config, **overrides):
         services={"metrics": MetricsCollector(config.metrics_interval, lmstudio),
                   "knowledge": knowledge,
                   "chat": ChatService(stores, lmstudio, hub, knowledge=knowledge)},
+        tools=default_registry(),  # what tasks (tool subtasks) and /api/tools run
         jinja=jinja_env(),
         static_path=resource_dir("static"),
         cookie_secret=secret,
@@ -93,6 +96,7 @@ def route_table():
         *chat.routes,
         *models_web.routes,
         *tasks_web.routes,  # before the generic API: POST /api/tasks is the orchestrator's
+        *tools_api.routes,
         *knowledge_api.routes,
         *web_api.routes,
         *api.routes,
@@ -140,7 +144,9 @@ def wire_orchestrator(settings):
     if "orchestrator" not in services:
         services["orchestrator"] = Orchestrator(settings["stores"], settings["lmstudio"],
                                                 max_model_calls=config.max_model_calls,
-                                                knowledge=services["knowledge"])
+                                                knowledge=services["knowledge"],
+                                                tools=settings["tools"], services=services,
+                                                hub=settings["hub"])
     orchestrator = services["orchestrator"]
     services.setdefault("checker", orchestrator.detector)
     orchestrator.set_broadcast_callback(functools.partial(settings["hub"].publish, "task:update"))

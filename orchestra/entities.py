@@ -172,6 +172,8 @@ async def guard_subtask(settings, action, row, data):
         reason = await task_in_progress(settings, task_id)
         if reason:
             raise Conflict(reason)
+    if action != "delete" and settings.get("tools") is not None:  # a tool step's tool and args
+        settings["tools"].check_step(dict(row or {}, **data))
 
 
 async def tasks_using_base(settings, base_id):

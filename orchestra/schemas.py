@@ -266,6 +266,12 @@ class CreateSubtaskSchema(Timestamped):
     depends_on = fields.List(fields.Integer(validate=validate.Range(min=0)),
                              data_key="dependsOn", load_default=list,
                              validate=validate.Length(max=100))
+    # A "tool" subtask's tool and arguments; whether the tool exists and the arguments fit
+    # its schema is checked against the app's tool registry where the task is written.
+    tool = fields.String(allow_none=True, validate=[
+        validate.Length(1, 64),
+        validate.Regexp(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", error="Not a tool name.")])
+    args = fields.Dict(keys=fields.String(validate=validate.Length(1, 100)), allow_none=True)
     # Outcomes (status, result, error, verdict) change only through the orchestrator.
     status = fields.String(dump_only=True)
     priority = fields.String(validate=validate.OneOf(PRIORITIES))
@@ -281,11 +287,27 @@ class CreateSubtaskSchema(Timestamped):
     started_at = UTCDateTime(data_key="startedAt", dump_only=True)
     completed_at = UTCDateTime(data_key="completedAt", dump_only=True)
 
+    @pre_load
+    def _tool_kind(self, data, **kwargs):
+        if isinstance(data, dict) and data.get("tool") and "kind" not in data:
+            data = dict(data, kind="tool")  # naming a tool says what the subtask is
+        return data
+
     @post_load
     def _kind(self, data, **kwargs):
         if "kind" in data and data["kind"] is None:
             data["kind"] = "answer"  # what a subtask is when nobody says
         return data
+
+    @validates_schema
+    def _tool_step(self, data, partial=False, **kwargs):
+        # A partial update may change the tool or args alone: checked with the stored row.
+        if "kind" not in data:
+            return
+        if data["kind"] == "tool" and not data.get("tool") and not partial:
+            raise ValidationError('A subtask of kind "tool" names the tool it runs.', "tool")
+        if data.get("tool") and data["kind"] not in ("tool", None):
+            raise ValidationError('Only a subtask of kind "tool" runs a tool.', "tool")
 
 
 class NewSubtaskSchema(CreateSubtaskSchema):

@@ -25,6 +25,7 @@ from orchestra.services.orchestrator_plan import (PlanError, feedback_message, l
                                                   steps_feedback)
 from orchestra.services.orchestrator_review import ReviewMixin
 from orchestra.services.orchestrator_run import SubtaskRunner
+from orchestra.services.orchestrator_tools import ToolStepRunner
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,19 @@ class OrchestratorError(Exception):
         self.http_status = http_status
 
 
-class Orchestrator(ReviewMixin, SubtaskRunner):
+class Orchestrator(ReviewMixin, SubtaskRunner, ToolStepRunner):
     def __init__(self, stores, lmstudio, *, max_model_calls=2, detector=None, check_samples=2,
-                 retries=2, retry_backoff=0.5, plan_attempts=3, knowledge=None):
+                 retries=2, retry_backoff=0.5, plan_attempts=3, knowledge=None, tools=None,
+                 services=None, hub=None):
         self.stores = stores
         self.lmstudio = lmstudio
         self.knowledge = knowledge   # KnowledgeService: tasks with a knowledge base need it
+        # The tool registry tool steps run from (the planner is offered the tools of it that
+        # suit each task), with what tools use (the app's services, e.g. "web" and
+        # "knowledge", and its hub); None: no tools.
+        self.tools = tools
+        self.services = services
+        self.hub = hub
         self.gate = ModelGate(max_model_calls)
         self.gate.on_change = self._queue_changed
         self.detector = detector or HallucinationDetector(lmstudio, gate=self.gate)
@@ -366,7 +374,10 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             if text.strip():
                 excerpt = dict(reference, text=self.lmstudio.truncate_to_context(
                     text, PLAN_EXCERPT_TOKENS))
-        messages = plan_messages(task, instructions, excerpt)
+        # The planner is offered the tools this task can use (web tools when it names a
+        # URL, ...): each one lengthens the prompt of what may be a small model.
+        tools = self.tools.for_task(task) if self.tools is not None else None
+        messages = plan_messages(task, instructions, excerpt, tools)
         model = await self._choose_model(task, None, "chat")
         label = {"task_id": task["id"], "subtask_id": None, "title": "planning",
                  "rows": (task, None)}
@@ -376,8 +387,8 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             try:
                 # Re-asks sample more freely: at the same temperature a small model mostly
                 # gives the same answer again, feedback or not.
-                result = await self._call_json(label, messages, plan_schema(task), model,
-                                               temperature=0.7 if attempt else 0.2)
+                result = await self._call_json(label, messages, plan_schema(task, tools),
+                                               model, temperature=0.7 if attempt else 0.2)
             except LMStudioError as error:
                 if attempt == 0 or error.transient:
                     raise PlanningFailed(error.message) from None
@@ -388,7 +399,7 @@ class Orchestrator(ReviewMixin, SubtaskRunner):
             await self.stores.tasks.add_usage(task["id"], result["usage"]["prompt_tokens"],
                                               result["usage"]["completion_tokens"])
             try:
-                plan = link_inputs(parse_plan(result["text"]), task)
+                plan = link_inputs(parse_plan(result["text"], tools), task)
             except PlanError as error:
                 found = self.lmstudio.validate_response(result["text"], result["finish_reason"])
                 problem = " ".join([str(error)] + [p["message"] for p in found])

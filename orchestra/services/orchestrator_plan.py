@@ -4,13 +4,17 @@ import json
 import logging
 import re
 
+from orchestra.services import orchestrator_tools as tool_steps
 from orchestra.services.lmstudio.structured import repair_json as _repair
+from orchestra.services.tools.registry import ToolError
 
 logger = logging.getLogger(__name__)
 
 MAX_SUBTASKS = 12
 #: what a subtask does, and so which model and which checks suit it
-KINDS = ("answer", "summarize", "translate", "extract", "code", "creative")
+KINDS = ("answer", "summarize", "translate", "extract", "code", "creative", "tool")
+#: the kinds a model answers; a "tool" step runs a tool of the registry instead
+MODEL_KINDS = KINDS[:-1]
 KIND_MEANINGS = {
     "answer": "answer a question or explain something",
     "summarize": "shorten a given text to its main points",
@@ -18,6 +22,7 @@ KIND_MEANINGS = {
     "extract": "pull items (keywords, names, dates, figures) out of a text",
     "code": "write, fix or explain program code",
     "creative": "write a poem, haiku, story or other invented text",
+    "tool": "run one of the tools listed below instead of asking a model",
 }
 _TASK_TYPES = {"summarize": "summarization", "code": "code"}
 # Names a model (or an older plan) may use for a kind.
@@ -40,7 +45,7 @@ PLAN_SCHEMA = {
                     "id": {"type": "integer"},
                     "title": {"type": "string"},
                     "instructions": {"type": "string"},
-                    "kind": {"type": "string", "enum": list(KINDS)},
+                    "kind": {"type": "string", "enum": list(MODEL_KINDS)},
                     "dependsOn": {"type": "array", "items": {"type": "integer"}},
                 },
                 "required": ["id", "title", "instructions", "kind", "dependsOn"],
@@ -54,15 +59,23 @@ PLAN_SCHEMA = {
 
 
 
-def plan_schema(task):
+def plan_schema(task, tools=None):
     """PLAN_SCHEMA for this task: when its wording names several steps ("A, then B"), at
     least that many subtasks, so a server that constrains its output to the schema cannot
-    merge them; a task that names no steps may still get one subtask."""
+    merge them; a task that names no steps may still get one subtask. With tools offered
+    (a Registry), each subtask also names its tool (one of theirs, or null) and its args."""
     steps = len(named_steps(task["title"]))
-    if steps == 1:
+    if steps == 1 and not tool_steps.offered(tools):
         return PLAN_SCHEMA
     schema = json.loads(json.dumps(PLAN_SCHEMA))
     schema["properties"]["subtasks"]["minItems"] = min(steps, MAX_SUBTASKS)
+    if tool_steps.offered(tools):
+        item = schema["properties"]["subtasks"]["items"]
+        item["properties"]["kind"]["enum"] = list(KINDS)
+        item["properties"]["tool"] = {"type": ["string", "null"],
+                                      "enum": tools.names() + [None]}
+        item["properties"]["args"] = {"type": "object"}
+        item["required"] += ["tool", "args"]
     return schema
 
 
@@ -77,7 +90,7 @@ Each subtask has:
 - "kind", one of:
 {kinds}
 - "dependsOn": the ids of earlier subtasks whose results this one needs; [] for the \
-first subtask and for any that needs no earlier result
+first subtask and for any that needs no earlier result{tool_fields}
 Reply with one JSON object only, no prose: {{"subtasks": [...]}}."""
 
 # Worked examples, tasks with one step and with two: small models follow an example
@@ -119,11 +132,17 @@ def normalize_kind(kind):
     return kind if kind in KINDS else "answer"
 
 
-def plan_messages(task, instructions=(), excerpt=None):
+def plan_messages(task, instructions=(), excerpt=None, tools=None):
     """The planning request; `excerpt` ({"name", "text"}) is the start of the task's
-    knowledge base, whose passages about each step that step will be given."""
-    kinds = "\n".join("  %s: %s" % (kind, KIND_MEANINGS[kind]) for kind in KINDS)
-    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=kinds)
+    knowledge base, whose passages about each step that step will be given; `tools` (a
+    Registry) the tools a step may run, listed with their arguments."""
+    with_tools = tool_steps.offered(tools)
+    kinds = "\n".join("  %s: %s" % (kind, KIND_MEANINGS[kind])
+                      for kind in (KINDS if with_tools else MODEL_KINDS))
+    system = PLAN_SYSTEM.format(max=MAX_SUBTASKS, kinds=kinds,
+                                tool_fields=tool_steps.TOOL_FIELDS if with_tools else "")
+    if with_tools:
+        system += "\n\n" + tool_steps.tools_prompt(tools)
     if instructions:
         system += "\n\nStanding instructions for all work:\n" + "\n".join(
             "- " + i["content"] for i in instructions)
@@ -135,8 +154,14 @@ def plan_messages(task, instructions=(), excerpt=None):
                  "that its title and instructions are about, so name in them what it needs. "
                  "The knowledge base begins:\n%s" % (excerpt["name"], excerpt["text"]))
     user += step_hint(task["title"])
+    worked = PLAN_EXAMPLES
+    if with_tools:
+        worked = [(example, tool_steps.with_tool_fields(subtasks))
+                  for example, subtasks in PLAN_EXAMPLES]
+        if tool_steps.EXAMPLE_TOOL in tools.names():
+            worked.insert(1, tool_steps.TOOL_EXAMPLE)
     examples = []
-    for example, subtasks in PLAN_EXAMPLES:
+    for example, subtasks in worked:
         examples += [{"role": "user", "content": "Task: %s%s" % (example, step_hint(example))},
                      {"role": "assistant", "content": json.dumps({"subtasks": subtasks})}]
     return [{"role": "system", "content": system}, *examples, {"role": "user", "content": user}]
@@ -192,12 +217,15 @@ def repair_json(text):
         raise PlanError(message[0].upper() + message[1:] + ".") from None
 
 
-def parse_plan(text):
-    """[{"title", "description", "kind", "depends_on": [positions]}] from a model's answer
-    (its text, or the JSON already read from it).
+def parse_plan(text, tools=None):
+    """[{"title", "description", "kind", "depends_on": [positions], "tool", "args"}] from a
+    model's answer (its text, or the JSON already read from it).
 
     Ids the model gave are mapped to positions; dependencies on unknown or later subtasks
     are refused, which also rules out cycles. A kind the model made up becomes "answer".
+    With tools offered (a Registry), a subtask that names a tool (or is of kind "tool") runs
+    it: the tool must exist and its args fit, else the plan is refused with why; without
+    them, "tool" and "args" are ignored.
     """
     data = repair_json(text) if isinstance(text, str) else text
     items = data.get("subtasks") if isinstance(data, dict) else data
@@ -224,17 +252,35 @@ def parse_plan(text):
             resolved.append(positions[str(dep)])
         positions[str(item.get("id", index + 1))] = index
         instructions = str(item.get("instructions") or item.get("description") or "")
+        kind, tool, args = _kind_and_tool(index, item, tools)
         twin = next((i for i, p in enumerate(plan)
-                     if (p["title"], p["description"]) == (title[:200], instructions)), None)
+                     if (p["title"], p["description"], p["tool"], p["args"])
+                     == (title[:200], instructions, tool, args)), None)
         if twin is not None:  # small models loop; a copy is no step of the plan
             raise PlanError("Subtask %d repeats subtask %d." % (index + 1, twin + 1))
         plan.append({
             "title": title[:200],
             "description": instructions,
-            "kind": normalize_kind(item.get("kind")),
+            "kind": kind,
             "depends_on": sorted(set(resolved)),
+            "tool": tool,
+            "args": args,
         })
     return plan
+
+
+def _kind_and_tool(index, item, tools):
+    """(kind, tool, args) of a planned subtask; tool and args None unless it runs a tool."""
+    kind = normalize_kind(item.get("kind"))
+    if not tool_steps.offered(tools):
+        return ("answer" if kind == "tool" else kind), None, None  # a model does the step
+    try:
+        step = tool_steps.read_tool_step(item, kind, tools)
+    except ToolError as error:
+        raise PlanError("Subtask %d: %s" % (index + 1, error.message)) from None
+    if step is None:
+        return kind, None, None
+    return "tool", step[0], step[1]
 
 
 # Kinds of work that transform a text: they need one to work on.
@@ -256,7 +302,7 @@ def link_inputs(plan, task):
 def single_subtask(task):
     """The fallback when no plan comes: the whole task as one subtask."""
     return [{"title": task["title"][:200], "description": task.get("description") or "",
-             "kind": "answer", "depends_on": []}]
+             "kind": "answer", "depends_on": [], "tool": None, "args": None}]
 
 
 def plan_problems(subtasks):

@@ -122,7 +122,9 @@ class SubtaskRunner:
                                              prompts.passage_query(task, subtask), share)
 
     async def _run_subtask(self, task, subtask, finished, instructions, reference):
-        """Ask for one subtask's answer (and check it); its row as it ends."""
+        """Ask for one subtask's answer (and check it), or run its tool; its row as it ends."""
+        if subtask["kind"] == "tool":
+            return await self._run_tool(task, subtask)
         task_id, sub_id = task["id"], subtask["id"]
         model = await self._choose_model(task, subtask, model_task_type(subtask["kind"]))
         context = await self._context_length(model)

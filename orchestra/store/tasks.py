@@ -104,11 +104,13 @@ def _by_hand(data):
 
 class SubtaskStore(TableStore):
     table = "subtasks"
+    # A subtask of kind "tool" names the tool it runs and its arguments (JSON, as the tool's
+    # schema takes them); other subtasks leave both null.
     columns = ("task_id", "position", "title", "description", "kind", "depends_on", "status",
                "priority", "model", "result", "error", "verdict", "score", "attempts",
                "prompt_tokens", "completion_tokens", "duration_ms", "started_at",
-               "completed_at")
-    json_columns = ("depends_on", "verdict")
+               "completed_at", "tool", "args")
+    json_columns = ("depends_on", "verdict", "args")
     order_by = "task_id DESC, position"
 
     def _row(self, data, creating):

@@ -70,8 +70,15 @@ class TaskApiMixin(LimitedBody):
         return self.services["orchestrator"]
 
     async def check_parent(self, data):
-        """A task may name a knowledge base; it must exist (PATCH calls this too)."""
+        """A task may name a knowledge base; it must exist. Its tool subtasks must name a
+        tool of the registry, with arguments that fit it (PATCH calls this too)."""
         await require_knowledge_base(self.stores, data)
+        tools = self.settings.get("tools")
+        problems = {index: found for index, found in enumerate(
+            tools.step_problems(s) if tools is not None else {}
+            for s in data.get("subtasks") or ()) if found}
+        if problems:
+            raise ApiError(400, "Invalid input.", fields={"subtasks": problems})
 
     def task_json(self, task):
         data = TASK.dump(task)

@@ -26,6 +26,11 @@ function el(tag, attrs = {}, ...children) {
 
 function verdictBlock(v, score) {
   if (!v?.verdict) return null; // an unchecked answer's report lists its passages only
+  if (v.tool) { // a tool step's check is the tool's own success or failure
+    return el('div', { class: `verdict ${verdictClass(v.verdict)}` },
+      el('strong', { text: 'Tool: ' }), badge(v.verdict),
+      v.code ? document.createTextNode(` (${v.code})`) : null);
+  }
   const shown = score ?? v.score;
   let line = ` score ${Number(shown).toFixed(2)}`;
   if (v.samples) line += `, ${v.samples} samples`;
@@ -142,6 +147,9 @@ function subtaskItem(s) {
     id: `subtask-${s.id}` };
   const item = el('li', attrs, head,
     s.description ? el('div', { class: 'instructions', text: s.description }) : null,
+    s.tool ? el('div', { class: 'tool-step' }, el('span', { class: 'muted', text: 'Tool: ' }),
+      el('code', { text: s.tool }), ' ',
+      el('code', { class: 'tool-args', text: JSON.stringify(s.args || {}) })) : null,
     s.result ? el('div', { class: 'result-text', text: s.result }) : null,
     s.error ? el('p', { class: 'error', text: s.error }) : null,
     verdictBlock(s.verdict, s.score), passagesBlock(s.verdict));
@@ -265,17 +273,41 @@ for (const action of ['plan', 'run', 'cancel']) {
   button(action).addEventListener('click', () => act(`/api/tasks/${taskId}/${action}`));
 }
 
-// Hand-written subtasks: "[kind] title: instructions" per line (the kind optional), each
-// after the one before.
+// A tool step's tag, '[tool web.fetch {"url": "…"}] …': the tool, its arguments (a JSON
+// object, which may hold "]") and the rest of the line; null for any other line.
+function toolTag(line) {
+  const head = line.match(/^\[tool\s+([A-Za-z0-9_.-]+)/);
+  if (!head) return null;
+  const rest = line.slice(head[0].length);
+  for (let end = rest.indexOf(']'); end >= 0; end = rest.indexOf(']', end + 1)) {
+    const json = rest.slice(0, end).trim();
+    try {
+      const args = json ? JSON.parse(json) : {};
+      return { tool: head[1], args, rest: rest.slice(end + 1).trim() };
+    } catch { /* the "]" was inside the arguments: try the next one */ }
+  }
+  return null;
+}
+
+// Hand-written subtasks: "[kind] title: instructions" per line (the kind optional, or a
+// tool tag), each after the one before.
 function parseLines(text) {
   return text.split('\n').map((line) => line.trim()).filter(Boolean).map((line, index) => {
+    const dependsOn = index ? [index - 1] : [];
+    const tool = toolTag(line);
+    if (tool) {
+      const colon = tool.rest.indexOf(':');
+      return { title: (colon >= 0 ? tool.rest.slice(0, colon) : tool.rest).trim(),
+        description: colon >= 0 ? tool.rest.slice(colon + 1).trim() : '', kind: 'tool',
+        tool: tool.tool, args: tool.args, dependsOn };
+    }
     const tag = line.match(/^\[([^\]]*)\]\s*/);
     const kind = tag ? tag[1].trim().toLowerCase() : 'answer';
     if (tag) line = line.slice(tag[0].length);
     const colon = line.indexOf(':');
     const title = (colon >= 0 ? line.slice(0, colon) : line).trim();
     const description = colon >= 0 ? line.slice(colon + 1).trim() : '';
-    return { title, description, kind, dependsOn: index ? [index - 1] : [] };
+    return { title, description, kind, dependsOn };
   });
 }
 

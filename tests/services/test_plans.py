@@ -6,7 +6,7 @@ import json
 import pytest
 
 from orchestra.services.lmstudio.structured import validate
-from orchestra.services.orchestrator_plan import (KINDS, PLAN_SCHEMA, PlanError,
+from orchestra.services.orchestrator_plan import (MODEL_KINDS, PLAN_SCHEMA, PlanError,
                                                   dependency_order, model_task_type,
                                                   named_steps, parse_plan, plan_messages,
                                                   plan_problems, plan_schema)
@@ -46,7 +46,8 @@ async def test_plan_is_asked_with_the_json_schema_and_stored_with_kinds(orchestr
     assert [(s["title"], s["kind"], s["depends_on"]) for s in task["subtasks"]] == [
         ("Haiku", "creative", []), ("French", "translate", [0])]
     asked = script.plan_requests[0]
-    # The task names two steps: the schema asks for at least two subtasks.
+    # The task names two steps: the schema asks for at least two subtasks. (It names no URL
+    # and has no knowledge base: no tool suits it, see test_orchestrator_tools.py.)
     two = dict(PLAN_SCHEMA["properties"]["subtasks"], minItems=2)
     assert asked["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "plan", "strict": True, "schema": dict(PLAN_SCHEMA, properties={
@@ -124,12 +125,13 @@ async def test_each_kind_runs_on_the_model_recommended_for_it(orchestrator, fake
 # -- plans read and checked (pure) -------------------------------------------------------------
 
 def test_kinds_map_to_task_types_and_the_prompt_explains_them():
-    assert {k: model_task_type(k) for k in KINDS} == {
+    assert {k: model_task_type(k) for k in MODEL_KINDS} == {
         "answer": "chat", "summarize": "summarization", "translate": "chat",
         "extract": "chat", "code": "code", "creative": "chat"}
-    messages = plan_messages({"title": "T"})
+    messages = plan_messages({"title": "T"})  # without tools, "tool" is no kind to choose
     system = messages[0]["content"]
-    for kind in KINDS:
+    assert "  tool: " not in system and '"tool"' not in system
+    for kind in MODEL_KINDS:
         assert "  %s: " % kind in system
     assert "single subtask" in system and "one subtask for each step" in system
     # worked examples of one and two steps come as earlier turns, then the task

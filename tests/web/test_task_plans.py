@@ -50,7 +50,7 @@ async def test_bad_hand_written_plans_are_refused_with_the_fields_named(fetch):
     cases = [
         ([{"title": "A", "kind": "poem"}],
          {"0": {"kind": ["Must be one of: answer, summarize, translate, extract, code, "
-                         "creative."]}}),
+                         "creative, tool."]}}),
         ([{"title": "A", "dependsOn": [1]}, {"title": "B", "dependsOn": [0]}],
          {"0": {"dependsOn": [CYCLE]}, "1": {"dependsOn": [CYCLE]}}),
         ([{"title": "A"}, {"title": "B", "dependsOn": [7]}],

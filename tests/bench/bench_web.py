@@ -34,7 +34,7 @@ the figures are medians over the rounds (min-max beside them).
       Checks: completed, 200 pages done and none failed, exactly the 200 URLs, each GET once
       at the site (its own counter). Impossible: a crawl faster than PER_HOST x raw.
   (d) Chromium's memory: the RSS of the browser's process tree (every process below this one
-      whose name starts with "chrom"), summed, sampled every 50 ms by a thread during (b);
+      whose name starts with "chrom"), summed, sampled every 100 ms by a thread during (b);
       the peak, and the processes left after `close_app` (the service's close(); must be 0).
 
 The exit status is 1 when a check fails or a result is impossible.
@@ -69,7 +69,7 @@ logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "bench-token-0123456789"
 PER_HOST = 2            # the WebService's default requests at once per host
-SAMPLE_EVERY = 0.05     # s between two memory samples
+SAMPLE_EVERY = 0.1      # s between two memory samples (one costs ~6 ms: a /proc scan)
 CRAWL_TIMEOUT = 600.0
 
 
@@ -168,14 +168,17 @@ class ProcessSampler:
         return list(left.values())
 
 
-def uss_mb(processes):
-    total = 0
+def pss_uss_mb(processes):
+    """PSS (shared pages split between their users) and USS (pages of one process alone)
+    summed: too slow to sample (a page-table walk per process), read once."""
+    pss = uss = 0
     for p in processes:
         try:
-            total += p.memory_full_info().uss
+            info = p.memory_full_info()
+            pss, uss = pss + info.pss, uss + info.uss
         except psutil.Error:
             pass
-    return total / 2**20
+    return pss / 2**20, uss / 2**20
 
 
 # -- the phases ------------------------------------------------------------------------------
@@ -267,14 +270,15 @@ async def browser_phase(web, base, rounds, failures, sampler):
                                "the static Markdown lacks the page's own paragraph")
         pool = web.browser()
         rss_after = pool.rss_mb()
-        uss = uss_mb(sampler.chromium())
+        pss, uss = pss_uss_mb(sampler.chromium())
     finally:
         sampler.stop()
     print("(d) Chromium memory, process tree sampled every %d ms during (b) (%d samples):"
           % (SAMPLE_EVERY * 1000, sampler.samples))
-    print("    peak RSS sum %.0f MB over %d processes; after the renders: pool.rss_mb() %.0f MB,"
-          " USS sum %.0f MB (RSS counts shared pages in every process)"
-          % (sampler.peak_mb, sampler.peak_count, rss_after, uss))
+    print("    peak RSS sum %.0f MB over %d processes (RSS counts a shared page in every"
+          " process that maps it)" % (sampler.peak_mb, sampler.peak_count))
+    print("    after the renders: pool.rss_mb() %.0f MB; PSS sum %.0f MB, USS sum %.0f MB"
+          % (rss_after, pss, uss))
     failures.check(sampler.peak_count > 0, "no Chromium process was seen during the renders")
 
 

@@ -20,10 +20,10 @@ from orchestra.services.lmstudio import LMStudioClient
 from orchestra.services.orchestrator import Orchestrator
 from orchestra.services.metrics import MetricsCollector
 from orchestra.services.secrets import SecretBox, read_or_create_key
-from orchestra.services.webfetch import WebFetcher
+from orchestra.services.web.service import WebService
 from orchestra.store import Stores
 from orchestra.web import api, auth, chat, pages, ws
-from orchestra.web import accounts, knowledge, knowledge_api, library
+from orchestra.web import accounts, knowledge, knowledge_api, library, web_api
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
 from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
@@ -75,9 +75,7 @@ def make_app(config, **overrides):
     )
     settings.update(overrides)
     wire_knowledge(settings)
-    webfetch = settings["services"].setdefault(
-        "webfetch", WebFetcher(stores, knowledge=settings["services"]["knowledge"]))
-    settings["on_shutdown"].append(webfetch.close)
+    wire_web(settings)
     wire_websocket(settings)
     wire_orchestrator(settings)
     rules = route_table()
@@ -96,6 +94,7 @@ def route_table():
         *models_web.routes,
         *tasks_web.routes,  # before the generic API: POST /api/tasks is the orchestrator's
         *knowledge_api.routes,
+        *web_api.routes,
         *api.routes,
         (r".*", NotFoundHandler),
     ]
@@ -117,6 +116,20 @@ def wire_knowledge(settings):
     knowledge = settings["services"]["knowledge"]
     tornado.ioloop.IOLoop.current().add_callback(knowledge.start)
     settings["on_shutdown"].append(knowledge.close)
+
+
+def wire_web(settings):
+    """The web service (pages, crawls, knowledge URL sources): crawls a previous process
+    left running are marked failed; at shutdown crawls and fetches stop and Chromium closes."""
+    services, config = settings["services"], settings["config"]
+    options = settings.pop("web_options", {})  # tests: e.g. no politeness delay
+    if "web" not in services:
+        services["web"] = WebService(settings["stores"], settings["hub"], config.data_dir,
+                                     allow_private=config.fetch_allow_private,
+                                     browser_path=config.browser_path,
+                                     knowledge=services["knowledge"], **options)
+    tornado.ioloop.IOLoop.current().add_callback(services["web"].start)
+    settings["on_shutdown"].append(services["web"].close)
 
 
 def wire_orchestrator(settings):

@@ -27,10 +27,20 @@ class Conflict(Exception):
         self.message = message
 
 
+class ReadOnly(Exception):
+    """A write through the generic API to rows only their service writes (HTTP 405)."""
+
+    http_status = 405
+
+    def __init__(self, message):
+        super().__init__(message)
+        self.message = message
+
+
 class Entity:
     def __init__(self, name, store, create_schema, update_schema, *, singular=None,
                  to_row=None, after_create=None, after_update=None, owned=None, guard=None,
-                 filters=(), parent=None, references=(), search=None):
+                 filters=(), parent=None, references=(), search=None, written_by=None):
         self.name = name                      # the URL segment: /api/<name>
         self.singular = singular or name.rstrip("s").replace("-", " ")
         self.store = store                    # attribute of settings["stores"]
@@ -45,6 +55,7 @@ class Entity:
         self.parent = parent                  # (column, parent store) for child rows
         self.references = references          # (column, store): a list of that store's ids
         self.search = search                  # store method: (q, limit, offset) -> (rows, total)
+        self.written_by = written_by          # {action: where to do it} for read-only rows
 
     def dump(self, row, many=False):
         return self.create_schema().dump(row, many=many)
@@ -60,9 +71,16 @@ class Entity:
         return {key: ["Read-only: %s sets it." % owner]
                 for key, owner in self.owned.items() if key in payload}
 
+    def check_writable(self, action):
+        """Raise ReadOnly when rows of this entity are written elsewhere (405, naming where)."""
+        if self.written_by and action in self.written_by:
+            raise ReadOnly("%s are read-only here: %s." % (
+                self.name.replace("-", " ").capitalize(), self.written_by[action]))
+
     async def check(self, settings, action, row=None, data=None):
         """Raise Conflict when the owner of `row` (or of its parent) forbids `action` now.
         `action` is "create", "update" or "delete"."""
+        self.check_writable(action)
         if self.guard is not None:
             await self.guard(settings, action, row, data or {})
 
@@ -74,16 +92,17 @@ def account_row(data, settings, row=None):
 
 
 def source_row(data, settings, row=None):
-    """A new text or file source is indexed at once; a URL source (or a changed URL) is
-    pending until its page is fetched. A source whose content changes is indexed again.
-    Afterwards only the fetcher and the knowledge service set `status`."""
+    """A new text or file source is indexed at once; a URL source (or a changed URL or
+    renderer) is pending until its page is fetched. A source whose content changes is indexed
+    again. Afterwards only the web service and the knowledge service set `status`."""
     if row is None:
         if data.get("kind") == "url":
             return dict(data, status="pending", content="")
         return dict(data, status="indexing")
     kind = data.get("kind", row["kind"])
     if kind == "url" and (data.get("url") or row["url"]) and (
-            data.get("url", row["url"]) != row["url"] or row["kind"] != "url"):
+            data.get("url", row["url"]) != row["url"] or row["kind"] != "url"
+            or render_changed(row, data)):
         return dict(data, status="pending", error=None, content="")
     if kind != "url" and row["kind"] == "url":
         return dict(data, status="indexing", error=None, url=None)
@@ -92,19 +111,28 @@ def source_row(data, settings, row=None):
     return data
 
 
+def render_changed(row, data):
+    return "render" in data and (data["render"] or "auto") != (row.get("render") or "auto")
+
+
+def fetch_source(row, settings):
+    settings["services"]["web"].fetch_source(row["id"], row["url"], row.get("render") or "auto")
+
+
 def start_source(row, settings):
     """A new source is fetched (a URL) or indexed (text, file)."""
     if row["kind"] == "url":
-        settings["services"]["webfetch"].fetch_source(row["id"], row["url"])
+        fetch_source(row, settings)
     elif row["status"] == "indexing":
         settings["services"]["knowledge"].index_source(row["id"])
 
 
 def restart_changed_source(old, new, data, settings):
-    """A source whose URL changed (or that became a URL source) is fetched again; one whose
-    content changed is indexed again."""
-    if new["kind"] == "url" and (new["url"] != old["url"] or old["kind"] != "url"):
-        settings["services"]["webfetch"].fetch_source(new["id"], new["url"])
+    """A source whose URL or renderer changed (or that became a URL source) is fetched again;
+    one whose content changed is indexed again."""
+    if new["kind"] == "url" and (new["url"] != old["url"] or old["kind"] != "url"
+                                 or render_changed(old, data)):
+        fetch_source(new, settings)
     elif new["status"] == "indexing" and (old["status"] != "indexing"
                                           or new["content"] != old["content"]):
         settings["services"]["knowledge"].index_source(new["id"])
@@ -240,7 +268,11 @@ ENTITIES = {e.name: e for e in [
     Entity("training-jobs", "training_jobs", schemas.CreateTrainingJobSchema,
            schemas.UpdateTrainingJobSchema, filters=(("status", "status"),)),
     Entity("web-fetch-results", "web_fetches", schemas.CreateWebFetchSchema,
-           schemas.UpdateWebFetchSchema),
+           schemas.UpdateWebFetchSchema, singular="web fetch result",
+           written_by={"create": "fetch a page with POST /api/web/fetch",
+                       "update": "fetch the page again with POST /api/web/fetch",
+                       "delete": "use DELETE /api/web/fetches/<id>, which deletes its "
+                                 "files too"}),
 ]}
 
 

@@ -164,6 +164,10 @@ class CreateKnowledgeSourceSchema(Timestamped):
     url = fields.Url(allow_none=True, load_default=None, schemes={"http", "https"},
                      validate=validate.Length(max=2000))
     content = fields.String(load_default="", validate=validate.Length(max=HUGE))
+    # How a URL source is read: static (HTTP only), browser (Chromium) or auto (static, and
+    # the browser when the page is built by scripts).
+    render = fields.String(load_default="auto", allow_none=True,
+                           validate=validate.OneOf(("static", "browser", "auto")))
     # pending (a URL not fetched yet) -> indexing -> ready | failed: the knowledge service's
     status = fields.String(dump_only=True)
     error = fields.String(dump_only=True)
@@ -368,12 +372,23 @@ class CreateTrainingJobSchema(Timestamped):
 
 
 class CreateWebFetchSchema(Base):
-    url = fields.Url(required=True, schemes={"http", "https"},
-                     validate=validate.Length(max=2000))
-    status_code = fields.Integer(data_key="statusCode", allow_none=True)
-    title = text(500, allow_none=True)
-    content = fields.String(allow_none=True, validate=validate.Length(max=HUGE))
-    error = text(SHORT, allow_none=True)
+    """A stored fetch as the generic API reads it; only the web service writes them (POST
+    /api/web/fetch), so every field is read-only here."""
+    url = fields.String(dump_only=True)
+    final_url = fields.String(data_key="finalUrl", dump_only=True)
+    status_code = fields.Integer(data_key="statusCode", dump_only=True)
+    title = fields.String(dump_only=True)
+    content = fields.String(dump_only=True)
+    error = fields.String(dump_only=True)
+    code = fields.String(dump_only=True)
+    renderer = fields.String(dump_only=True)
+    links = fields.Raw(dump_only=True)
+    metadata = fields.Raw(dump_only=True)
+    steps = fields.Raw(dump_only=True)
+    options = fields.Raw(dump_only=True)
+    crawl_id = fields.Integer(data_key="crawlId", dump_only=True)
+    depth = fields.Integer(dump_only=True)
+    duration_ms = fields.Integer(data_key="durationMs", dump_only=True)
 
 
 UpdateTemplateSchema = updating(CreateTemplateSchema)

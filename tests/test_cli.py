@@ -5,6 +5,7 @@ import urllib.request
 
 import pytest
 
+from orchestra import cli
 from orchestra import config as configlib
 from tests.servers import DEAD_SERVER, Server, run
 
@@ -30,6 +31,31 @@ def test_flags_beat_environment_beats_defaults(tmp_path):
     assert default.database_url.startswith("sqlite:///") and default.token is None
     with pytest.raises(configlib.ConfigError, match="ORCHESTRA_PORT"):
         configlib.load({}, environ={"ORCHESTRA_PORT": "eighty"})
+
+
+def test_the_web_service_settings(tmp_path):
+    out = run("--help").stdout
+    for flag, var in [("--browser-path", "ORCHESTRA_BROWSER_PATH"),
+                      ("--fetch-allow-private", "ORCHESTRA_FETCH_ALLOW_PRIVATE")]:
+        assert flag in out and var in out
+    default = configlib.load({}, environ={})
+    assert default.browser_path is None and default.fetch_allow_private is False
+    env = {"ORCHESTRA_BROWSER_PATH": "/opt/chrome", "ORCHESTRA_FETCH_ALLOW_PRIVATE": "yes"}
+    config = configlib.load({}, environ=env)
+    assert (config.browser_path, config.fetch_allow_private) == ("/opt/chrome", True)
+    config = configlib.load({"browser_path": "/usr/bin/chromium"}, environ=env)
+    assert config.browser_path == "/usr/bin/chromium" and config.fetch_allow_private is True
+    assert configlib.load({}, environ={"ORCHESTRA_FETCH_ALLOW_PRIVATE": "0"}) \
+        .fetch_allow_private is False
+    with pytest.raises(configlib.ConfigError, match="ORCHESTRA_FETCH_ALLOW_PRIVATE"):
+        configlib.load({}, environ={"ORCHESTRA_FETCH_ALLOW_PRIVATE": "maybe"})
+    # The flags, before or after the command; left out, they leave the environment's value.
+    parser = cli.build_parser()
+    for argv in (["serve", "--fetch-allow-private", "--browser-path", "/x"],
+                 ["--fetch-allow-private", "--browser-path", "/x", "serve"]):
+        args = parser.parse_args(argv)
+        assert (args.fetch_allow_private, args.browser_path) == (True, "/x")
+    assert not hasattr(parser.parse_args(["serve"]), "fetch_allow_private")
 
 
 def test_migrate_creates_the_sqlite_schema_once(tmp_path):

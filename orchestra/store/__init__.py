@@ -25,3 +25,4 @@ class Stores:
         self.datasets = training.DatasetStore(db)
         self.training_jobs = training.TrainingJobStore(db)
         self.web_fetches = webfetch.WebFetchStore(db)
+        self.web_crawls = webfetch.WebCrawlStore(db)

@@ -37,7 +37,7 @@ class KnowledgeBaseStore(TableStore):
 class KnowledgeSourceStore(TableStore):
     table = "knowledge_sources"
     columns = ("knowledge_base_id", "kind", "title", "url", "content", "status", "error",
-               "format")
+               "format", "render")
 
     async def head(self, id):
         """A source's id, base, status and chunk count, without its content; None if missing."""

@@ -45,6 +45,7 @@ class ResourceMixin(LimitedBody):
     def load_input(self, schema):
         """The body validated by `schema`; fields another part of Orchestra owns are refused
         by name (400), before anything is written."""
+        self.resource.check_writable("update" if self.request.method == "PATCH" else "create")
         payload = self.json_body()
         owned = self.resource.owned_fields(payload)
         if owned:

@@ -139,7 +139,9 @@ def mark(text, terms):
 
 def read_source_form(handler):
     posted = handler.form_data()
-    return {name: posted.get(name, "") for name in ("kind", "title", "content", "url")}
+    form = {name: posted.get(name, "") for name in ("kind", "title", "content", "url")}
+    form["render"] = posted.get("render") or "auto"
+    return form
 
 
 def source_input(form, base_id):
@@ -147,7 +149,7 @@ def source_input(form, base_id):
     data = {"knowledgeBaseId": base_id, "kind": form["kind"], "title": form["title"]}
     if form["kind"] == "url":
         # A blank title becomes the URL; the fetch replaces it with the page's title.
-        data.update(url=form["url"].strip() or None,
+        data.update(url=form["url"].strip() or None, render=form["render"],
                     title=form["title"] or form["url"].strip()[:200] or "Web page")
     else:
         data["content"] = form["content"]
@@ -250,7 +252,7 @@ class RefetchSourcePage(SourcePage):
         await SOURCES.check(self.settings, "update", source)
         await self.stores.knowledge_sources.update(source.id, {"status": "pending",
                                                                "error": None})
-        self.services["webfetch"].fetch_source(source.id, source.url)
+        entities.fetch_source(source, self.settings)
         self.back_to_base(base_id, "Fetching \u201c%s\u201d again." % source.title)
 
 

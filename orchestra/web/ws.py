@@ -22,8 +22,8 @@ from orchestra.web import ws_schemas as wss
 from orchestra.web.base import AuthMixin
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
                                       MONITORING, TASK_SCHEMA, ConnectionManager,
-                                      conversation_topic, encode, error_code, error_details,
-                                      knowledge_topic, now_iso, task_topic)
+                                      conversation_topic, crawl_topic, encode, error_code,
+                                      error_details, knowledge_topic, now_iso, task_topic)
 
 logger = logging.getLogger(__name__)
 
@@ -324,3 +324,23 @@ async def on_knowledge_unsubscribe(socket, data, frame):
 routes = [
     tornado.web.url(r"/ws", LiveSocket, name="ws"),
 ]
+
+
+# -- web crawls --------------------------------------------------------------------------------
+
+@handles("crawl:subscribe", schema=wss.CrawlSchema())
+async def on_crawl_subscribe(socket, data, frame):
+    """Answers with the crawl as it stands (its pages so far); `crawl:update` frames follow
+    as pages are read, and one when it ends."""
+    crawl_id = data["crawl_id"]
+    crawl = await socket.settings["services"]["web"].crawl_result(crawl_id)
+    if crawl is None:
+        raise ProtocolError("not_found", "No crawl with id %d." % crawl_id)
+    socket.manager.subscribe(socket, crawl_topic(crawl_id))
+    socket.send("crawl:subscribed", {"crawlId": crawl_id, "crawl": crawl}, frame.id)
+
+
+@handles("crawl:unsubscribe", schema=wss.CrawlSchema())
+async def on_crawl_unsubscribe(socket, data, frame):
+    socket.manager.unsubscribe(socket, crawl_topic(data["crawl_id"]))
+    socket.send("crawl:unsubscribed", {"crawlId": data["crawl_id"]}, frame.id)

@@ -48,6 +48,10 @@ def knowledge_topic(base_id):
     return "knowledge:%d" % base_id
 
 
+def crawl_topic(crawl_id):
+    return "crawl:%d" % crawl_id
+
+
 class ConnectionManager:
     """Every live connection and what it follows; relays hub events to the right sockets."""
 
@@ -68,6 +72,7 @@ class ConnectionManager:
         hub.subscribe("chat:failed", self.on_chat_failed)
         hub.subscribe("task:update", self.broadcast_task_update)
         hub.subscribe("knowledge:update", self.on_knowledge_update)
+        hub.subscribe("web:crawl", self.on_web_crawl)
         # Metrics are sampled from start-up, watched or not, so a dashboard opens on the
         # last hour; `shutdown` stops them.
         self.metrics.start()
@@ -161,6 +166,10 @@ class ConnectionManager:
         """Indexing progress of a source (the knowledge service's payload, camelCase), to the
         followers of its knowledge base."""
         self.relay(knowledge_topic(base_id), "knowledge:update", payload)
+
+    def on_web_crawl(self, crawl):
+        """A crawl's progress (the web service's crawl dict), to the followers of that crawl."""
+        self.relay(crawl_topic(crawl["id"]), "crawl:update", {"crawl": crawl})
 
     def metrics_frame(self, snapshot):
         data = dict(snapshot, websocket={

@@ -159,3 +159,8 @@ class TaskSchema(Strict):
 class KnowledgeBaseSchema(Strict):
     knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", required=True, strict=True,
                                        validate=validate.Range(min=1))
+
+
+class CrawlSchema(Strict):
+    crawl_id = fields.Integer(data_key="crawlId", required=True, strict=True,
+                              validate=validate.Range(min=1))

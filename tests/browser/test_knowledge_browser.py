@@ -14,7 +14,7 @@ async def test_a_pending_web_page_appears_without_a_reload(open_page, app, fake_
     source = await stores.knowledge_sources.create({
         "knowledge_base_id": base.id, "kind": "url", "title": "Slow page",
         "url": fake_site.url + "/slow", "content": "", "status": "pending"})
-    app.settings["services"]["webfetch"].fetch_source(source.id, source.url)
+    app.settings["services"]["web"].fetch_source(source.id, source.url)
     page = await open_page("/knowledge-bases/%d" % base.id)
     row = page.locator("#source-%d" % source.id)
     assert await row.locator(".badge").inner_text() == "pending"

@@ -248,10 +248,10 @@ async def test_a_fetched_page_is_handed_over_and_indexed(app, fetch, knowledge,
                                                          fake_site):  # noqa: F811
     base = await add_base(fetch)
     r = await fetch("/api/knowledge-sources", method="POST", json={
-        "knowledgeBaseId": base, "kind": "url", "title": "Guide",
+        "knowledgeBaseId": base, "kind": "url", "title": "Guide", "render": "static",
         "url": fake_site.url + "/article"})
     assert r.json()["status"] == "pending"
-    await app.settings["services"]["webfetch"].wait()  # the fetch, then its indexing
+    await app.settings["services"]["web"].wait()  # the fetch, then its indexing
     source = await source_of(fetch, r.json()["id"])
     assert source["status"] == "ready" and source["format"] == "markdown"
     assert source["chunkCount"] >= 1

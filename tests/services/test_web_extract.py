@@ -18,11 +18,25 @@ def test_the_main_content_is_kept_as_markdown(article):
     assert markdown.startswith("# Tending a Sourdough Starter\n\nA sourdough starter is")
     assert "\n## Feeding schedule\n" in markdown and "\n## Ratios compared\n" in markdown
     assert "- Fifty grams of starter\n- Fifty grams of flour\n- Fifty grams of water" in markdown
-    assert "| 1:1:1 | 4 hours |" in markdown and "|---|---|" in markdown
+    assert "Ratio | Peak after\n--- | ---\n1:1:1 | 4 hours\n1:5:5 | 10 hours" in markdown
     assert '```\ndef log(reading):\n    print("starter at", reading, "degrees")\n```' \
         in markdown
     assert "[the baking handbook](https://example.org/baking)" in markdown
     assert "[the discard guide](https://bakery.example/guides/discard#why)" in markdown
+
+
+def test_links_in_markdown_keep_their_text_and_absolute_target():
+    page = extract_page(
+        '<html><body><article><h1>Links</h1><p>See <a href="/a"> the  first</a>, '
+        '<a href="javascript:go()">a script</a>, <a href="/e"> </a>'
+        'and <a href="b.html#part">[odd] (name)</a>.</p>'
+        '<p>Long enough paragraph of text for the extractor to keep this article.</p>'
+        '<table><tr><th>Name</th></tr><tr><td><a href="/c">Cell link</a></td></tr></table>'
+        '</article></body></html>', "https://links.example/dir/page")
+    markdown = page["markdown"]
+    assert "See [the first](https://links.example/a), a script, and " \
+        "[\\[odd\\] (name)](https://links.example/dir/b.html#part)." in markdown
+    assert "[Cell link](https://links.example/c)" in markdown
 
 
 def test_navigation_footer_and_scripts_are_dropped(article):

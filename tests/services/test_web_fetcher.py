@@ -1,5 +1,6 @@
 """StaticFetcher.get against a real local site: redirects, limits, methods, failures."""
 
+import asyncio
 import json
 
 import pytest
@@ -148,7 +149,8 @@ async def test_connection_refused_is_a_network_error(fetcher):
 
 @pytest.mark.gen_test
 async def test_invalid_urls_are_refused(fetcher):
-    for url in ("ftp://example.org/", "not a url", "http:///nohost"):
+    for url in ("ftp://example.org/", "not a url", "http:///nohost", "http://exa mple.org/",
+                "http://[::1/", "http://example.org:99999/"):
         error = await error_of(fetcher.get(url))
         assert error.code == "invalid_url"
 
@@ -247,3 +249,20 @@ async def test_fetch_of_an_app_shell_gives_its_html_for_the_browser_check(  # no
     page = await fetcher.fetch(static_site.url + "/app")
     assert page.title == "App"
     assert needs_browser(page.html, {"markdown": page.markdown})
+
+
+@pytest.mark.gen_test
+async def test_a_cancelled_request_gives_its_worker_back(static_site):  # noqa: F811
+    fetcher = StaticFetcher(allow_private=True, timeout=30, workers=1)
+    try:
+        task = asyncio.ensure_future(fetcher.get(static_site.url + "/drip"))
+        while "/drip" not in static_site.hits:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The one worker was freed by the abort: the next request gets through.
+        response = await fetcher.get(static_site.url + "/plain")
+        assert response.status_code == 200
+    finally:
+        await fetcher.close()

@@ -22,7 +22,6 @@ ENTITIES = {
     "model-versions": ({"model": "qwen-ft", "version": "1"}, {"notes": "better"}),
     "training-datasets": ({"name": "qa", "content": "{}"}, {"description": "x"}),
     "training-jobs": ({"baseModel": "qwen"}, {"progress": 0.5}),
-    "web-fetch-results": ({"url": "https://example.org/"}, {"statusCode": 200}),
 }
 
 
@@ -144,10 +143,10 @@ async def test_pagination_arguments_are_checked(fetch):
 async def test_url_source_created_through_the_api_is_fetched(fetch, app, fake_site):
     kb = (await fetch("/api/knowledge-bases", method="POST", json={"name": "kb"})).json()
     r = await fetch("/api/knowledge-sources", method="POST",
-                    json={"knowledgeBaseId": kb["id"], "kind": "url", "title": "Guide",
+                    json={"knowledgeBaseId": kb["id"], "kind": "url", "title": "Guide", "render": "static",
                           "url": fake_site.url + "/article"})
     assert r.code == 201 and r.json()["status"] == "pending"
-    await app.settings["services"]["webfetch"].wait()
+    await app.settings["services"]["web"].wait()
     source = (await fetch("/api/knowledge-sources/%d" % r.json()["id"])).json()
     assert source["status"] == "ready" and "Getting started" in source["content"]
 

@@ -182,18 +182,18 @@ async def test_knowledge_of_a_running_task_is_kept_on_the_api_and_the_pages(
 
 @pytest.mark.gen_test
 async def test_a_url_patch_refetches_the_source(fetch, app, fake_site):  # noqa: F811
-    webfetch = app.settings["services"]["webfetch"]
+    web = app.settings["services"]["web"]
     base = (await fetch("/api/knowledge-bases", method="POST", json={"name": "Web"})).json()
     source = (await fetch("/api/knowledge-sources", method="POST", json={
-        "knowledgeBaseId": base["id"], "kind": "url", "title": "Guide",
+        "knowledgeBaseId": base["id"], "kind": "url", "title": "Guide", "render": "static",
         "url": fake_site.url + "/article"})).json()
-    await webfetch.wait()
+    await web.wait()
     assert (await fetch("/api/knowledge-sources/%d" % source["id"])).json()["status"] == "ready"
 
     r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
                     json={"url": fake_site.url + "/plain"})
     assert r.code == 200 and r.json()["status"] == "pending", r.text
-    await webfetch.wait()
+    await web.wait()
     fetched = (await fetch("/api/knowledge-sources/%d" % source["id"])).json()
     assert fetched["status"] == "ready" and fetched["content"] == "Plain words, caf\u00e9."
     assert fake_site.hits == ["article", "plain"]
@@ -202,13 +202,28 @@ async def test_a_url_patch_refetches_the_source(fetch, app, fake_site):  # noqa:
     r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
                     json={"title": "Renamed"})
     assert r.code == 200 and r.json()["status"] == "ready"
-    await webfetch.wait()
+    await web.wait()
     assert fake_site.hits == ["article", "plain"]
+
+    # So does naming the renderer it already has; another renderer reads the page again.
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "static"})
+    assert r.code == 200 and r.json()["status"] == "ready"
+    await web.wait()
+    assert fake_site.hits == ["article", "plain"]
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "auto"})
+    assert r.code == 200 and r.json()["status"] == "pending" and r.json()["render"] == "auto"
+    await web.wait()
+    assert fake_site.hits == ["article", "plain", "plain"]
+    r = await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
+                    json={"render": "chrome"})
+    assert r.code == 400 and "render" in r.json()["fields"]
 
     # A URL that fails says so, as the form path does.
     await fetch("/api/knowledge-sources/%d" % source["id"], method="PATCH",
                 json={"url": fake_site.url + "/missing"})
-    await webfetch.wait()
+    await web.wait()
     failed = (await fetch("/api/knowledge-sources/%d" % source["id"])).json()
     assert failed["status"] == "failed" and "404" in failed["error"]
 

@@ -64,18 +64,20 @@ async def test_uploaded_text_file_becomes_a_source(browser, fetch, app):
 @pytest.mark.gen_test
 async def test_url_source_is_fetched_in_the_background(browser, fetch, app,
                                                        fake_site):  # noqa: F811
-    webfetch = app.settings["services"]["webfetch"]
+    web = app.settings["services"]["web"]
     await browser.login()
     base = await add_base_page(browser)
     good, bad = fake_site.url + "/article", fake_site.url + "/missing"
-    r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": good})
+    r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": good,
+                                              "render": "static"})
     assert r.code == 303 and "fetching it now" in (await browser.follow(r)).text
     r = await browser.post(base + "/sources", {"kind": "url", "title": "Gone", "url": bad})
     assert r.code == 303
-    await webfetch.wait()
+    await web.wait()
 
     ready, failed = sorted(await sources_of_page(fetch, base), key=lambda s: s["id"])
-    assert ready["status"] == "ready" and ready["title"] == "The Orchestra Guide"
+    assert ready["status"] == "ready" and ready["render"] == "static"
+    assert ready["title"] in ("The Orchestra Guide", "Getting started")  # the page's title
     assert "Getting started" in ready["content"] and "do not keep" not in ready["content"]
     assert failed["status"] == "failed" and "404" in failed["error"]
     page = (await browser.get(base)).text
@@ -86,7 +88,7 @@ async def test_url_source_is_fetched_in_the_background(browser, fetch, app,
     assert r.code == 303
     assert (await fetch("/api/knowledge-sources/%d" % failed["id"])).json()["status"] in (
         "pending", "failed")
-    await webfetch.wait()
+    await web.wait()
     assert fake_site.hits.count("missing") == 2
     assert (await fetch("/api/web-fetch-results")).json()["total"] == 3
 
@@ -98,6 +100,9 @@ async def test_url_sources_need_an_http_url_and_only_they_refetch(browser, fetch
     for url in ("", "ftp://example.org/x", "not a url"):
         r = await browser.post(base + "/sources", {"kind": "url", "title": "", "url": url})
         assert r.code == 400 and field_error(r.text, "src-url-url"), url
+    r = await browser.post(base + "/sources", {"kind": "url", "title": "", "render": "chrome",
+                                               "url": "http://example.org/"})
+    assert r.code == 400 and field_error(r.text, "src-url-render")
     assert await sources_of_page(fetch, base) == []
     await browser.post(base + "/sources", {"kind": "text", "title": "t", "content": "c"})
     [source] = await sources_of_page(fetch, base)

@@ -1,10 +1,12 @@
 """A page's main content as Markdown, its links and metadata; walls and script-only pages.
 
 extract_page runs trafilatura, which finds the main content of a page (the article, not its
-navigation, header, footer or sidebars) and writes it as Markdown with its headings, lists,
-tables, code blocks and links. tests/bench/compare_extractors.py measures it against
-readability-lxml on saved real pages. When trafilatura keeps nothing (a page that is all
-"chrome", a tiny page) the knowledge extractor's plain HTML converter reads the whole page.
+navigation, header, footer or sidebars), title, author, date and site name. It hands the
+content over as clean HTML, which the knowledge extractor's converter turns into Markdown
+(headings, lists, tables, code blocks) with the links kept: trafilatura's own Markdown loses
+headings inside lists and leaves stray indentation (tests/bench/compare_extractors.py
+measures both, and readability-lxml). When trafilatura keeps nothing (a page that is all
+"chrome") the same converter reads the whole page, less its navigation, header and footer.
 
 detect_block tells a wall or a challenge page from content, so that such a page is reported
 as `blocked` and never as a success; needs_browser tells a page that scripts must build.
@@ -15,11 +17,11 @@ import logging
 import re
 import urllib.parse
 
+import lxml.html
 import trafilatura
-from trafilatura.utils import load_html, normalize_unicode
-from trafilatura.xml import xmltotxt
+from trafilatura.utils import load_html
 
-from orchestra.services.knowledge.extract import html_to_markdown
+from orchestra.services.knowledge.extract import MarkdownConverter
 
 logger = logging.getLogger(__name__)
 # trafilatura logs a warning for every page it keeps nothing of; here that is an answer
@@ -27,35 +29,89 @@ logger = logging.getLogger(__name__)
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 MAX_LINKS = 2000
+# What trafilatura's <meta name=...> in its HTML output are called in Page.metadata.
+TRAFILATURA_META = {"title": "title", "author": "author", "date": "date",
+                    "description": "description", "sitename": "siteName",
+                    "language": "language", "image": "image"}
 
 
 def extract_page(html, url):
     """{"title", "markdown", "links", "metadata"} of an HTML page fetched from `url`."""
     tree = load_html(html) if html and html.strip() else None
-    if tree is None:
-        return {"title": None, "markdown": "", "links": [], "metadata": {}}
+    if tree is None:  # trafilatura's parser refuses a body of bare text: the converter reads it
+        title, markdown = to_markdown(html, url) if html and html.strip() else (None, "")
+        return {"title": title, "markdown": markdown, "links": [], "metadata": {}}
     base = _base_url(tree, url)
-    document = None
+    links = page_links(tree, base)
+    metadata = _page_metadata(tree, base)
+    # trafilatura resolves a relative link against the site's root, not the page's folder
+    # (b.html on /dir/page gives /b.html): it is given the links made absolute here.
+    tree.make_links_absolute(url, resolve_base_href=True, handle_failures="discard")
+    content = None
     try:
-        # bare_extraction copies the tree; the links and metadata below read the original.
-        document = trafilatura.bare_extraction(
-            tree, url=url, output_format="markdown", with_metadata=True, include_links=True,
+        content = trafilatura.extract(
+            tree, url=url, output_format="html", with_metadata=True, include_links=True,
             include_formatting=True, include_tables=True, include_comments=False,
             include_images=False)
-    except Exception:  # a page that trips trafilatura is still read by the plain converter
+    except Exception:  # a page that trips trafilatura is still read by the converter
         logger.warning("trafilatura failed on %s", url, exc_info=True)
-    markdown = ""
-    if document is not None and document.body is not None:
-        markdown = normalize_unicode(xmltotxt(document.body, True)).strip()
-    fallback_title = None
+    markdown, title = "", None
+    if content:
+        found = lxml.html.fromstring(content)
+        for meta in found.xpath("/html/head/meta[@name][@content]"):
+            key = TRAFILATURA_META.get(meta.get("name"))
+            value = " ".join(meta.get("content").split())
+            if key and value and key not in metadata:
+                metadata[key] = value
+        markdown = to_markdown(content, base)[1]
     if not markdown:
-        fallback_title, markdown = html_to_markdown(html)
-    metadata = _metadata(tree, document, base)
-    title = metadata.get("title") or fallback_title or first_heading(markdown)
+        title, markdown = to_markdown(html, base)
+    title = (metadata.get("title") or title or " ".join(tree.xpath("string(//title)").split())
+             or first_heading(markdown))
     if title:
         metadata["title"] = title
-    return {"title": title, "markdown": markdown, "links": page_links(tree, base),
-            "metadata": metadata}
+    return {"title": title, "markdown": markdown, "links": links, "metadata": metadata}
+
+
+class LinkedMarkdownConverter(MarkdownConverter):
+    """The knowledge extractor's HTML to Markdown converter, with links kept: [text](url)."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+        self.anchors = []     # [(url or None, the list the text goes to, where it starts)]
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a" and not self.skip and self.pre is None:
+            target = self.cell if self.cell is not None else self.inline
+            href = _absolute(self.base, dict(attrs).get("href"), keep_fragment=True)
+            self.anchors.append((href, target, len(target)))
+            return
+        super().handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self.anchors and not self.skip and self.pre is None:
+            href, target, start = self.anchors.pop()
+            current = self.cell if self.cell is not None else self.inline
+            # A link whose text crossed a block (<a><h2>...</h2></a>) keeps its text only.
+            if href and current is target and start <= len(target):
+                text = "".join(target[start:])
+                words = " ".join(text.split()).replace("[", "\\[").replace("]", "\\]")
+                if words:
+                    lead = " " if text[:1].isspace() else ""
+                    trail = " " if text[-1:].isspace() else ""
+                    target[start:] = ["%s[%s](%s)%s" % (lead, words, href.replace(")", "%29"),
+                                                        trail)]
+            return
+        super().handle_endtag(tag)
+
+
+def to_markdown(markup, base):
+    """(title, markdown) of HTML, links kept."""
+    converter = LinkedMarkdownConverter(base)
+    converter.feed(markup)
+    converter.close()
+    return converter.title, converter.markdown
 
 
 def _base_url(tree, url):
@@ -64,20 +120,9 @@ def _base_url(tree, url):
     return url
 
 
-def _metadata(tree, document, base):
+def _page_metadata(tree, base):
+    """What the page says of itself that trafilatura does not give: language, canonical."""
     found = {}
-    if document is not None:
-        for key, attr in (("title", "title"), ("author", "author"), ("date", "date"),
-                          ("description", "description"), ("siteName", "sitename"),
-                          ("language", "language"), ("image", "image")):
-            value = getattr(document, attr, None)
-            if value:
-                found[key] = " ".join(str(value).split())
-    if not found.get("title"):
-        titles = tree.xpath("//title//text()")
-        title = " ".join(" ".join(titles).split())
-        if title:
-            found["title"] = title
     lang = tree.xpath("string(/html/@lang)") or tree.xpath(
         "string(//meta[translate(@http-equiv, 'CONTENTLAGU-', 'contentlagu-')"
         "='content-language']/@content)")
@@ -117,12 +162,14 @@ def page_links(tree, base):
     return links
 
 
-def _absolute(base, href):
+def _absolute(base, href, keep_fragment=False):
     href = (href or "").strip()
-    if not href or href.startswith("#"):
+    if not href or (href.startswith("#") and not keep_fragment):
         return None
     try:
-        target = urllib.parse.urldefrag(urllib.parse.urljoin(base, href))[0]
+        target = urllib.parse.urljoin(base, href)
+        if not keep_fragment:
+            target = urllib.parse.urldefrag(target)[0]
         parts = urllib.parse.urlsplit(target)
     except ValueError:
         return None

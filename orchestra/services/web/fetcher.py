@@ -138,6 +138,9 @@ class StaticFetcher:
             raise
         except requests.Timeout:
             raise _timeout(timeout)
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema) as e:
+            raise WebError("invalid_url", "The URL is not valid: %s." % describe(e))
         except requests.RequestException as e:
             raise WebError("network_error", "Cannot reach %s: %s."
                            % (urllib.parse.urlsplit(url).netloc, describe(e)))
@@ -294,7 +297,9 @@ def describe(exc):
     if match:
         return match.group(1).strip()
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS failed"
+        match = re.search(r"certificate verify failed: (.+?)(?: \(_ssl|[\"')]|$)", text)
+        return "TLS failed (certificate verify failed: %s)" % match.group(1).strip() \
+            if match else "TLS failed"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return text[:200]

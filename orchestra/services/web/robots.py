@@ -4,7 +4,9 @@ Robots follows RFC 9309 as Google reads it: a robots.txt that is missing (404, 4
 other 4xx but 429) allows everything; one that cannot be had (5xx, 429, a timeout, a network
 failure) disallows everything for now, since the site may be struggling; the rules are
 cached per origin for an hour (a failure for five minutes, so that a site that comes back
-is read again soon). The text is read by urllib.robotparser.
+is read again soon). The text is read by urllib.robotparser, which knows groups per
+user agent, Allow and Disallow by path prefix and the first matching rule; it does not know
+Google's `*` and `$` wildcards nor its longest-match rule, so such lines match literally.
 """
 
 import asyncio

@@ -90,7 +90,7 @@ class ActionSchema(Schema):
     def load(self, data, *, many=None, **kwargs):
         many = self.many if many is None else many
         if many and isinstance(data, list) and len(data) > MAX_STEPS:
-            raise ValidationError("A script has at most %d steps." % MAX_STEPS)
+            raise ValidationError({"_schema": ["A script has at most %d steps." % MAX_STEPS]})
         return super().load(data, many=many, **kwargs)
 
 
@@ -128,7 +128,7 @@ async def run_actions(page, actions, step_timeout, check_url, *, shots=None, nav
         except WebError as e:
             step.update(ok=False, code=e.code, error=e.message)
         except Exception as e:  # noqa: BLE001 - Playwright's errors are the step's outcome
-            step.update(ok=False, error=_describe(e, step_timeout))
+            step.update(ok=False, error=_describe(e, step_timeout, action))
             if type(e).__name__ == "TimeoutError":
                 step["code"] = "timeout"
         step["durationMs"] = int((time.monotonic() - started) * 1000)
@@ -223,9 +223,9 @@ def _cap(text):
     return text[:MAX_TEXT] if isinstance(text, str) else text
 
 
-def _describe(error, seconds):
+def _describe(error, seconds, action):
     """One line from a Playwright error (they append a long call log)."""
-    text = str(error).strip().split("\n")[0]
     if type(error).__name__ == "TimeoutError":
-        return "Timed out after %g s: %s" % (seconds, text)
-    return text[:500] or type(error).__name__
+        waited = (" waiting for %s" % action["selector"]) if action.get("selector") else ""
+        return "Timed out after %g s%s." % (seconds, waited)
+    return str(error).strip().split("\n")[0][:500] or type(error).__name__

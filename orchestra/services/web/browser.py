@@ -251,6 +251,8 @@ class BrowserPool:
                 raise state.crashed
             if state.refused and page.url.startswith("chrome-error:"):
                 raise state.refused   # the last navigation was refused: no page to return
+            state.refused = None      # a step's refused navigation left the page as it was
+            state.stop.clear()
             deadline = time.monotonic() + timeout
             html = await self._wait(state, page.content(), deadline)
             rendered = Rendered(
@@ -313,7 +315,7 @@ class BrowserPool:
     async def _route(self, route, state):
         """Fulfil one request of the page with the fetcher's response, or abort it."""
         request = route.request
-        main = False
+        main = navigation = False
         try:
             navigation = request.is_navigation_request()
             main = navigation and state.page is not None and request.frame == state.page.main_frame
@@ -337,7 +339,8 @@ class BrowserPool:
                 state.refuse(e)
             logger.info("Browser request refused: %s %s (%s)", request.method, request.url,
                         e.code)
-            await _quietly(route.abort("blockedbyclient"))
+            # An aborted navigation leaves the page as it was (no error page committed).
+            await _quietly(route.abort("aborted" if navigation else "blockedbyclient"))
         except Exception as e:  # noqa: BLE001 - the page or context closed meanwhile
             logger.debug("Browser request %s not answered: %s", request.url, _first_line(e))
             await _quietly(route.abort("failed"))

@@ -157,15 +157,17 @@ class ProcessSampler:
 
     def alive(self):
         """Chromium processes still running: seen before (same process, not a reused pid)
-        or below this one now; zombies count as gone."""
-        left = {}
-        for p in list(self.seen.values()) + self.chromium():
-            try:
-                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                    left[p.pid] = p
-            except psutil.Error:
-                pass
-        return list(left.values())
+        or below this one now."""
+        return list({p.pid: p for p in list(self.seen.values()) + self.chromium()
+                     if alive(p)}.values())
+
+
+def alive(process):
+    """Running (a zombie is not: it has exited and waits to be reaped)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def pss_uss_mb(processes):
@@ -213,6 +215,8 @@ async def static_phase(web, base, rounds, failures):
           % median_ms(times["extract"]))
     print("    WebService     fetch(render=\"static\"), row stored        %s"
           % median_ms(times["service"]))
+    print("    (fetch: robots.txt (cached) + politeness slot + the same GET + block check +"
+          " trafilatura off the IOLoop + the row written to web_fetch_results)")
     print("    extraction overhead: fetch / raw download = %.1fx; fetch - download = %.1f ms"
           " (extract alone %.1f ms)" % (svc_s / raw_s, (svc_s - raw_s) * 1000, ext_s * 1000))
     kept = [site.ARTICLE_FIRST in markdown, site.ARTICLE_LAST in markdown]
@@ -235,7 +239,11 @@ async def browser_phase(web, base, rounds, failures, sampler):
     sampler.start()
     try:
         cold, page = await timed(web.fetch(base + "/script", render="browser"))
-        print("(b) browser render; the first one (starts Chromium): %.0f ms" % (cold * 1000))
+        print("(b) browser render of /script (app.js builds its content) and of /article;"
+              " median of %d (min-max)" % rounds)
+        print("    (browser: Chromium loads the page in a fresh context, every request routed"
+              " through StaticFetcher.get, DOM extracted off the IOLoop, row stored)")
+        print("    first render, starting Chromium: %.0f ms (not in the medians)" % (cold * 1000))
         for path, check in (("/script", True), ("/article", False)):
             url = base + path
             times, results = await alternate({
@@ -268,8 +276,10 @@ async def browser_phase(web, base, rounds, failures, sampler):
                                "impossible: the static Markdown holds the script-built text")
                 failures.check(site.STATIC_TEXT in static_md,
                                "the static Markdown lacks the page's own paragraph")
-        pool = web.browser()
-        rss_after = pool.rss_mb()
+        pool = await web.browser()
+        loop = asyncio.get_running_loop()
+        pool_mb = await loop.run_in_executor(None, pool.rss_mb)
+        pool_s, _ = await timed(loop.run_in_executor(None, pool.rss_mb))
         pss, uss = pss_uss_mb(sampler.chromium())
     finally:
         sampler.stop()
@@ -277,8 +287,9 @@ async def browser_phase(web, base, rounds, failures, sampler):
           % (SAMPLE_EVERY * 1000, sampler.samples))
     print("    peak RSS sum %.0f MB over %d processes (RSS counts a shared page in every"
           " process that maps it)" % (sampler.peak_mb, sampler.peak_count))
-    print("    after the renders: pool.rss_mb() %.0f MB; PSS sum %.0f MB, USS sum %.0f MB"
-          % (rss_after, pss, uss))
+    print("    after the renders: PSS sum %.0f MB, USS sum %.0f MB; BrowserPool.rss_mb() %.0f MB"
+          " (PSS; it took %.0f ms, and the pool reads it before each render)"
+          % (pss, uss, pool_mb, pool_s * 1000))
     failures.check(sampler.peak_count > 0, "no Chromium process was seen during the renders")
 
 
@@ -343,6 +354,8 @@ async def crawl_phase(web, hub, base, rounds, failures):
           % (len(urls), raw_rate, statistics.median(raw_times)))
     print("    crawl      WebService.crawl, call to completed     %6.1f pages/s  (%.2f s)"
           % (crawl_rate, statistics.median(crawl_times)))
+    print("    (crawl: each page fetched as fetch(render=\"static\") does, stored with its"
+          " depth, links queued breadth first; checked: all 200 pages, each GET once)")
     print("    crawl / raw = %.2f" % (crawl_rate / raw_rate))
     failures.check(crawl_rate < PER_HOST * raw_rate * 1.2,
                    "impossible: the crawl (%.1f pages/s) outruns %d x the sequential GETs"
@@ -400,12 +413,17 @@ async def run(args, workdir):
         if app is not None:
             await close_app(app)
         left = sampler.alive()
+        others = [p for p in psutil.Process().children(recursive=True)
+                  if p.pid != server.pid and p not in left and alive(p)]
         server.terminate()
         server.wait(15)
-    print("    after close_app (WebService.close): %d Chromium processes left (%d met in all)"
-          % (len(left), len(sampler.seen)))
+    print("    after close_app (WebService.close): %d Chromium processes left (%d met in all),"
+          " %d other processes below this one (Playwright's driver)"
+          % (len(left), len(sampler.seen), len(others)))
     failures.check(not left, "%d Chromium processes left after close: %s"
                    % (len(left), [p.pid for p in left]))
+    failures.check(not others, "processes left after close: %s"
+                   % [(p.pid, p.name()) for p in others if alive(p)])
     print("machine:  load average %.1f (1 min) at the end" % os.getloadavg()[0])
     for failure in failures:
         print("FAILED: " + failure)

@@ -9,7 +9,9 @@ allowed (the site is on the loopback) and the WebService's politeness delay set 
 between request starts per host (the default is 1 s; at most PER_HOST requests at once per
 host, as by default). Every way below is warmed up once untimed (robots.txt is then cached,
 the connections are open), then timed in each round, the ways alternating which goes first;
-the figures are medians over the rounds (min-max beside them).
+the figures are medians over the rounds (min-max beside them). (a) and (c) also give this
+process's CPU time (all its threads; not the site's, not Chromium's), which a busy machine
+disturbs less than wall time.
 
   (a) /article, 500 KB of HTML:
       raw      `StaticFetcher.get(url)` (the service's own fetcher): request sent to the body
@@ -87,22 +89,25 @@ def median_ms(times):
 
 
 async def timed(coroutine):
-    started = time.perf_counter()
+    """(wall s, CPU s of this process: every thread, not the site's or Chromium's, result)"""
+    started, cpu = time.perf_counter(), time.process_time()
     result = await coroutine
-    return time.perf_counter() - started, result
+    return time.perf_counter() - started, time.process_time() - cpu, result
 
 
 async def alternate(ways, rounds):
-    """{name: [seconds per round]} and {name: last result}; each round starts with another."""
+    """{name: [wall s per round]}, {name: [CPU s per round]}, {name: last result}; each round
+    starts with another way."""
     names = list(ways)
-    times, results = {name: [] for name in names}, {}
+    times, cpus, results = {name: [] for name in names}, {name: [] for name in names}, {}
     for name in names:                      # warm-up, untimed
         results[name] = await ways[name]()
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            elapsed, results[name] = await timed(ways[name]())
+            elapsed, cpu, results[name] = await timed(ways[name]())
             times[name].append(elapsed)
-    return times, results
+            cpus[name].append(cpu)
+    return times, cpus, results
 
 
 # -- Chromium's processes --------------------------------------------------------------------
@@ -202,23 +207,24 @@ async def static_phase(web, base, rounds, failures):
     async def service():
         return await web.fetch(url, render="static")
 
-    times, results = await alternate({"raw": raw, "extract": extract_alone,
-                                      "service": service}, rounds)
+    times, cpus, results = await alternate({"raw": raw, "extract": extract_alone,
+                                            "service": service}, rounds)
     page = results["service"]
     markdown = page["markdown"]
     raw_s, ext_s, svc_s = (statistics.median(times[n]) for n in ("raw", "extract", "service"))
     print("(a) static fetch of /article: %s bytes of HTML, uncompressed; median of %d"
-          " (min-max)" % (f"{len(html):,}", rounds))
-    print("    raw download   StaticFetcher.get, request to body read   %s"
-          % median_ms(times["raw"]))
-    print("    extract alone  extract.extract_page, this thread         %s"
-          % median_ms(times["extract"]))
-    print("    WebService     fetch(render=\"static\"), row stored        %s"
-          % median_ms(times["service"]))
+          " (min-max); CPU: this process, all threads" % (f"{len(html):,}", rounds))
+    for name, label in (("raw", "raw download   StaticFetcher.get, request to body read  "),
+                        ("extract", "extract alone  extract.extract_page, this thread        "),
+                        ("service", "WebService     fetch(render=\"static\"), row stored       ")):
+        print("    %s %s  CPU %6.1f ms" % (label, median_ms(times[name]),
+                                          statistics.median(cpus[name]) * 1000))
     print("    (fetch: robots.txt (cached) + politeness slot + the same GET + block check +"
           " trafilatura off the IOLoop + the row written to web_fetch_results)")
-    print("    extraction overhead: fetch / raw download = %.1fx; fetch - download = %.1f ms"
-          " (extract alone %.1f ms)" % (svc_s / raw_s, (svc_s - raw_s) * 1000, ext_s * 1000))
+    raw_cpu, svc_cpu = statistics.median(cpus["raw"]), statistics.median(cpus["service"])
+    print("    extraction overhead: fetch / raw download = %.1fx wall, %.1fx CPU; fetch - download"
+          " = %.1f ms wall (extract alone %.1f ms)" % (svc_s / raw_s, svc_cpu / raw_cpu,
+                                                       (svc_s - raw_s) * 1000, ext_s * 1000))
     kept = [site.ARTICLE_FIRST in markdown, site.ARTICLE_LAST in markdown]
     print("    markdown: %s characters, %d links; first paragraph %s, last %s, footer %s"
           % (f"{len(markdown):,}", len(page["links"]), "kept" if kept[0] else "MISSING",
@@ -238,7 +244,7 @@ async def static_phase(web, base, rounds, failures):
 async def browser_phase(web, base, rounds, failures, sampler):
     sampler.start()
     try:
-        cold, page = await timed(web.fetch(base + "/script", render="browser"))
+        cold, _, page = await timed(web.fetch(base + "/script", render="browser"))
         print("(b) browser render of /script (app.js builds its content) and of /article;"
               " median of %d (min-max)" % rounds)
         print("    (browser: Chromium loads the page in a fresh context, every request routed"
@@ -246,7 +252,7 @@ async def browser_phase(web, base, rounds, failures, sampler):
         print("    first render, starting Chromium: %.0f ms (not in the medians)" % (cold * 1000))
         for path, check in (("/script", True), ("/article", False)):
             url = base + path
-            times, results = await alternate({
+            times, _, results = await alternate({
                 "static": lambda: web.fetch(url, render="static"),
                 "browser": lambda: web.fetch(url, render="browser")}, rounds)
             st, br = (statistics.median(times[n]) for n in ("static", "browser"))
@@ -279,7 +285,7 @@ async def browser_phase(web, base, rounds, failures, sampler):
         pool = await web.browser()
         loop = asyncio.get_running_loop()
         pool_mb = await loop.run_in_executor(None, pool.rss_mb)
-        pool_s, _ = await timed(loop.run_in_executor(None, pool.rss_mb))
+        pool_s, _, _ = await timed(loop.run_in_executor(None, pool.rss_mb))
         pss, uss = pss_uss_mb(sampler.chromium())
     finally:
         sampler.stop()
@@ -311,7 +317,7 @@ async def crawl_phase(web, hub, base, rounds, failures):
 
     async def crawl():
         await web.fetcher.get(base + "/__hits", method="POST", body=b"")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         job = await web.crawl(urls[0], max_pages=site.PAGES, max_depth=site.DEPTH,
                               render="static")
         deadline = started + CRAWL_TIMEOUT
@@ -324,12 +330,12 @@ async def crawl_phase(web, hub, base, rounds, failures):
         if job["id"] not in finished:
             failures.append("crawl %d did not finish in %d s" % (job["id"], CRAWL_TIMEOUT))
             await web.cancel_crawl(job["id"])
-            return float("inf")
-        ended = finished[job["id"]][0]
+            return float("inf"), float("inf")
+        ended, cpu = finished[job["id"]][0], time.process_time() - cpu
         result = await web.crawl_result(job["id"])
         hits = json.loads((await web.fetcher.get(base + "/__hits")).body)
         check_crawl(result, hits, urls, failures)
-        return ended - started
+        return ended - started, cpu
 
     hub.subscribe("web:crawl", on_crawl)
     try:
@@ -338,22 +344,23 @@ async def crawl_phase(web, hub, base, rounds, failures):
         await crawl()                       # warm-up
         for r in range(rounds):
             if r % 2 == 0:
-                raw_times.append((await timed(raw()))[0])
+                raw_times.append((await timed(raw()))[:2])
                 crawl_times.append(await crawl())
             else:
                 crawl_times.append(await crawl())
-                raw_times.append((await timed(raw()))[0])
+                raw_times.append((await timed(raw()))[:2])
     finally:
         hub.unsubscribe("web:crawl", on_crawl)
-    raw_rate = len(urls) / statistics.median(raw_times)
-    crawl_rate = len(urls) / statistics.median(crawl_times)
+    raw_s, raw_cpu = (statistics.median(t) for t in zip(*raw_times))
+    crawl_s, crawl_cpu = (statistics.median(t) for t in zip(*crawl_times))
+    raw_rate, crawl_rate = len(urls) / raw_s, len(urls) / crawl_s
     print("(c) crawl of the %d-page link graph from /pages/0, max_depth %d; politeness delay 0 s,"
           " %d requests at once per host; median of %d" % (len(urls), site.DEPTH, PER_HOST,
                                                           rounds))
-    print("    raw GETs   %d StaticFetcher.get one after another  %6.1f pages/s  (%.2f s)"
-          % (len(urls), raw_rate, statistics.median(raw_times)))
-    print("    crawl      WebService.crawl, call to completed     %6.1f pages/s  (%.2f s)"
-          % (crawl_rate, statistics.median(crawl_times)))
+    print("    raw GETs   %d StaticFetcher.get one after another  %6.1f pages/s  (%.2f s);"
+          " CPU %.1f ms/page" % (len(urls), raw_rate, raw_s, raw_cpu / len(urls) * 1000))
+    print("    crawl      WebService.crawl, call to completed     %6.1f pages/s  (%.2f s);"
+          " CPU %.1f ms/page" % (crawl_rate, crawl_s, crawl_cpu / len(urls) * 1000))
     print("    (crawl: each page fetched as fetch(render=\"static\") does, stored with its"
           " depth, links queued breadth first; checked: all 200 pages, each GET once)")
     print("    crawl / raw = %.2f" % (crawl_rate / raw_rate))

@@ -117,47 +117,35 @@ class ProcessSampler:
     (RSS counts pages shared between processes once in each: an upper bound of their use.)"""
 
     def __init__(self, exclude=()):
-        self.me = psutil.Process()
         self.exclude = set(exclude)
         self.peak_mb, self.peak_count, self.samples = 0.0, 0, 0
         self.seen = {}                       # pid -> Process, every Chromium process met
         self._stop = threading.Event()
-        self._thread = None
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def chromium(self):
-        found = []
-        for p in self.me.children(recursive=True):
-            try:
-                if p.pid not in self.exclude and p.name().lower().startswith("chrom"):
-                    found.append(p)
-            except psutil.Error:
-                pass
-        return found
-
-    def sample(self):
-        total, count = 0, 0
-        for p in self.chromium():
-            self.seen.setdefault(p.pid, p)
-            try:
-                total += p.memory_info().rss
-                count += 1
-            except psutil.Error:
-                pass
-        self.samples += 1
-        if total / 2**20 > self.peak_mb:
-            self.peak_mb, self.peak_count = total / 2**20, count
+        return [p for p in psutil.Process().children(recursive=True)
+                if p.pid not in self.exclude and name_of(p).startswith("chrom")]
 
     def _run(self):
         while not self._stop.wait(SAMPLE_EVERY):
-            self.sample()
+            total, count = 0, 0
+            for p in self.chromium():
+                self.seen.setdefault(p.pid, p)
+                try:
+                    total, count = total + p.memory_info().rss, count + 1
+                except psutil.Error:
+                    pass
+            self.samples += 1
+            if total / 2**20 > self.peak_mb:
+                self.peak_mb, self.peak_count = total / 2**20, count
 
     def start(self):
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
         self._thread.start()
 
     def stop(self):
         self._stop.set()
-        if self._thread is not None:
+        if self._thread.is_alive():
             self._thread.join()
 
     def alive(self):
@@ -165,6 +153,13 @@ class ProcessSampler:
         or below this one now."""
         return list({p.pid: p for p in list(self.seen.values()) + self.chromium()
                      if alive(p)}.values())
+
+
+def name_of(process):
+    try:
+        return process.name().lower()
+    except psutil.Error:
+        return ""
 
 
 def alive(process):

@@ -303,3 +303,14 @@ async def test_screenshots_pdfs_and_actions_are_kept(app, config, browser_web,
     assert await browser_web.delete_fetch(page["id"]) is True
     assert os.listdir(folder) == []
     assert await browser_web.fetch_result(page["id"]) is None
+
+
+@pytest.mark.browser
+@pytest.mark.gen_test(timeout=120)
+async def test_closing_the_service_leaves_no_browser_process(browser_web,
+                                                             crawl_site):  # noqa: F811
+    await browser_web.fetch(crawl_site.url + "/a", render="browser")
+    processes = (await browser_web.browser()).processes()
+    assert processes and all(p.is_running() for p in processes)
+    await browser_web.close()
+    assert not [p for p in processes if p.is_running() and p.status() != "zombie"]

@@ -78,6 +78,15 @@ async def test_malformed_bodies_are_400(fetch, body):
 
 
 @pytest.mark.gen_test
+async def test_a_body_over_the_limit_is_413(fetch):
+    step = {"type": "fill", "selector": "#a", "value": "x" * 10_000}
+    r = await fetch("/api/web/fetch", method="POST",
+                    json={"url": "http://example.org/", "actions": [step] * 30})
+    assert r.code == 413 and "200 kB" in r.json()["error"]
+    assert (await history(fetch))["total"] == 0
+
+
+@pytest.mark.gen_test
 async def test_a_page_that_cannot_be_read_is_400_with_its_code_and_kept(fetch,
                                                                         crawl_site):  # noqa: F811
     cases = [("/private/x", {}, "robots_disallowed"), ("/challenge", {}, "blocked"),

@@ -34,7 +34,7 @@ disturbs less than wall time.
       crawl    `WebService.crawl(/pages/0, max_pages=200, max_depth=3)`, timed from the call
                to the hub's "web:crawl" event that says it completed: pages/s.
       Checks: completed, 200 pages done and none failed, exactly the 200 URLs, each GET once
-      at the site (its own counter). Impossible: a crawl faster than PER_HOST x raw.
+      at the site (its own counter). Impossible: a crawl faster than PER_HOST x raw (+20%).
   (d) Chromium's memory: the RSS of the browser's process tree (every process below this one
       whose name starts with "chrom"), summed, sampled every 100 ms by a thread during (b);
       the peak, and the processes left after `close_app` (the service's close(); must be 0).

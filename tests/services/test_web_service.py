@@ -311,6 +311,7 @@ async def test_closing_the_service_leaves_no_browser_process(browser_web,
                                                              crawl_site):  # noqa: F811
     await browser_web.fetch(crawl_site.url + "/a", render="browser")
     processes = (await browser_web.browser()).processes()
-    assert processes and all(p.is_running() for p in processes)
+    # The browser's own process runs on; a renderer may end as its context closes.
+    assert processes and processes[0].is_running()
     await browser_web.close()
     assert not [p for p in processes if p.is_running() and p.status() != "zombie"]

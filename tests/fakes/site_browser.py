@@ -176,6 +176,7 @@ class LoginHandler(Base):
         if (self.get_body_argument("user", "") == "alice"
                 and self.get_body_argument("password", "") == "s3cret"):
             self.set_cookie("session", "alice")
+            self.set_cookie("theme", "dark", expires_days=30)   # Expires has a comma
             self.redirect("/account", status=303)
         else:
             self.write(LOGIN.format(error='<p id="error">Wrong user or password</p>'))

@@ -87,7 +87,8 @@ async def test_a_login_form_driven_by_actions(make_pool, browser_site):  # noqa:
     posted = [hit for hit in browser_site.hits if hit.method == "POST"]
     assert [hit.path for hit in posted] == ["/login"]
     account = [hit for hit in browser_site.hits if hit.path == "/account"]
-    assert account[0].headers["Cookie"].startswith("session=")
+    assert sorted(account[0].headers["Cookie"].split("; ")) == ["session=alice",
+                                                                 "theme=dark"]
 
 
 @browser

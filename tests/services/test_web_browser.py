@@ -5,6 +5,7 @@ import asyncio
 import os
 import struct
 
+import psutil
 import pytest
 
 from orchestra.services.web import browser as browserlib
@@ -48,6 +49,20 @@ def test_find_browser_looks_on_the_path(tmp_path, monkeypatch):
     executable.write_text("#!/bin/sh\n")
     executable.chmod(0o755)
     assert find_browser() == str(executable)
+
+
+def test_find_browser_prefers_the_one_playwright_installed(tmp_path, monkeypatch):
+    from playwright.sync_api import sync_playwright
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
+    with sync_playwright() as playwright:
+        expected = playwright.chromium.executable_path
+    assert expected.startswith(str(tmp_path))
+    os.makedirs(os.path.dirname(expected))
+    with open(expected, "w") as f:
+        f.write("#!/bin/sh\n")
+    assert find_browser() != expected            # not executable: not a browser
+    os.chmod(expected, 0o755)
+    assert find_browser() == expected
 
 
 @pytest.mark.gen_test
@@ -278,3 +293,21 @@ async def test_close_leaves_no_process(make_pool, browser_site):  # noqa: F811
     assert pool.processes() == [] and not any(p.is_running() for p in processes)
     error = await error_of(pool.render(browser_site.url + "/script"))
     assert error.code == "browser_unavailable"
+
+
+@browser
+@pytest.mark.gen_test(timeout=90)
+async def test_a_browser_killed_under_the_pool_is_replaced(make_pool,
+                                                           browser_site):  # noqa: F811
+    pool = make_pool()
+    await pool.render(browser_site.url + "/script")
+    processes = pool.processes()
+    processes[0].kill()                       # the browser itself, not its children
+    processes[0].wait(30)
+    rendered = await pool.render(browser_site.url + "/script")
+    assert "Made in the browser" in rendered.html and pool.launches == 2
+    # What the killed browser left behind went with it (or was killed by the pool).
+    assert not [p for p in processes if p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE]
+    await pool.close()
+    assert pool.processes() == []

@@ -262,8 +262,8 @@ class BrowserPool:
         task = asyncio.ensure_future(awaitable)
         stop = asyncio.ensure_future(state.stop.wait())
         try:
-            done, _ = await asyncio.wait({task, stop}, timeout=max(0, deadline - time.monotonic()),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED,
+                                         timeout=max(0, deadline - time.monotonic()))
         finally:
             stop.cancel()
         if task in done:
@@ -303,6 +303,8 @@ class BrowserPool:
     async def _due(self):
         if self._broken or not self._browser.is_connected():
             return True
+        if self._process is not None and not _alive(self._process):
+            return True     # killed: Playwright may not have noticed yet
         if self._rendered >= self.pages_per_browser:
             return True
         rss = await asyncio.get_running_loop().run_in_executor(None, self.rss_mb)
@@ -317,7 +319,11 @@ class BrowserPool:
             raise WebError("browser_unavailable", "No Chrome or Chromium was found. "
                            + INSTALL_HINT)
         from playwright.async_api import async_playwright
-        playwright = await async_playwright().start()
+        try:
+            playwright = await async_playwright().start()
+        except Exception as e:  # noqa: BLE001 - no driver, no browser
+            raise WebError("browser_unavailable", "Playwright's driver did not start (%s)."
+                           % _first_line(e))
         try:
             browser = await playwright.chromium.launch(
                 executable_path=self.executable, args=LAUNCH_ARGS, headless=True)
@@ -358,14 +364,15 @@ class BrowserPool:
 def _reap(processes):
     """Kill the browser processes that outlived the browser's close, and wait for them."""
     alive = [p for p in processes if _alive(p)]
-    if alive:
-        logger.warning("Killing %d browser processes left after closing", len(alive))
-        for process in alive:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-    psutil.wait_procs(processes, timeout=CLOSE_WAIT)
+    if not alive:
+        return
+    logger.warning("Killing %d browser processes left after closing", len(alive))
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=CLOSE_WAIT)
 
 
 def _alive(process):

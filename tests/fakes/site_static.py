@@ -217,7 +217,15 @@ class HugeHandler(Base):
 
 
 class RobotsHandler(Base):
-    def get(self):
+    """robots.txt as `site.robots` says; moved elsewhere or never answered when asked."""
+
+    async def get(self):
+        if self.site.robots_wait:
+            await self.site.release.wait()
+            return
+        if self.site.robots_redirect and self.request.path == "/robots.txt":
+            self.redirect(self.site.robots_redirect)
+            return
         status, text = self.site.robots
         self.set_status(status)
         self.set_header("Content-Type", "text/plain")
@@ -231,9 +239,11 @@ class StaticSite:
         self.hits = []
         self.huge_size = huge_size
         self.robots = (404, "")
+        self.robots_redirect = None     # a path /robots.txt redirects to
+        self.robots_wait = False        # True: robots.txt never answers
         self.release = asyncio.Event()
         app = tornado.web.Application([
-            (r"/robots\.txt", RobotsHandler),
+            (r"/robots\.txt|/robots-moved", RobotsHandler),
             (r"/slow", SlowHandler),
             (r"/drip", DripHandler),
             (r"/huge/(declared|streamed)", HugeHandler),

@@ -1,11 +1,13 @@
 """StaticFetcher.get against a real local site: redirects, limits, methods, failures."""
 
+import asyncio
 import json
 
 import pytest
 import tornado.testing
 
 from orchestra.services.web.errors import WebError
+from orchestra.services.web.extract import needs_browser
 from orchestra.services.web.fetcher import USER_AGENT, StaticFetcher
 from tests.fakes.site_static import static_site  # noqa: F401
 
@@ -147,7 +149,8 @@ async def test_connection_refused_is_a_network_error(fetcher):
 
 @pytest.mark.gen_test
 async def test_invalid_urls_are_refused(fetcher):
-    for url in ("ftp://example.org/", "not a url", "http:///nohost"):
+    for url in ("ftp://example.org/", "not a url", "http:///nohost", "http://exa mple.org/",
+                "http://[::1/", "http://example.org:99999/"):
         error = await error_of(fetcher.get(url))
         assert error.code == "invalid_url"
 
@@ -166,3 +169,100 @@ async def test_the_fetcher_keeps_working_after_timeouts(fetcher, static_site):  
         assert error.code == "timeout"
     response = await fetcher.get(static_site.url + "/plain")
     assert response.body == "Plain words, caf\u00e9.".encode()
+
+
+# -- fetch: the response read as a Page ------------------------------------------------------
+
+@pytest.mark.gen_test
+async def test_fetch_reads_an_html_page(fetcher, static_site):  # noqa: F811
+    page = await fetcher.fetch(static_site.url + "/chain/1")
+    assert page.renderer == "static" and page.status_code == 200
+    assert page.url == static_site.url + "/chain/1"
+    assert page.final_url == static_site.url + "/article"
+    assert page.title == "Tending a Sourdough Starter"
+    assert page.markdown.startswith("# Tending a Sourdough Starter")
+    assert "Copyright" not in page.markdown
+    assert page.metadata["contentType"] == "text/html"
+    assert page.metadata["canonicalUrl"] == static_site.url + "/articles/sourdough"
+    assert {"url": static_site.url + "/guides/discard", "text": "the discard guide"} \
+        in page.links
+    assert "<article>" in page.html
+
+
+@pytest.mark.gen_test
+async def test_fetch_reads_text_markdown_and_charsets(fetcher, static_site):  # noqa: F811
+    page = await fetcher.fetch(static_site.url + "/plain")
+    assert page.markdown == "Plain words, caf\u00e9." and page.title is None
+    assert page.metadata == {"contentType": "text/plain"} and page.html is None
+    page = await fetcher.fetch(static_site.url + "/markdown")
+    assert page.markdown == "# Notes\n\n- one\n- two\n" and page.title == "Notes"
+    page = await fetcher.fetch(static_site.url + "/latin")
+    assert page.markdown == "caf\u00e9"
+
+
+@pytest.mark.gen_test
+async def test_fetch_reads_a_pdf_with_the_knowledge_parser(fetcher, static_site):  # noqa: F811
+    page = await fetcher.fetch(static_site.url + "/pdf")
+    assert page.title == "Orchestra Field Guide"
+    assert page.metadata["contentType"] == "application/pdf" and page.metadata["pages"] >= 1
+    assert "Orchestra" in page.markdown and page.html is None
+
+
+@pytest.mark.gen_test
+async def test_fetch_refuses_other_types(fetcher, static_site):  # noqa: F811
+    error = await error_of(fetcher.fetch(static_site.url + "/image"))
+    assert error.code == "unsupported_type" and "image/png" in error.message
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("name", ["cloudflare", "attention", "recaptcha", "hcaptcha",
+                                  "turnstile", "human", "datadome", "perimeterx", "wall403",
+                                  "wall429"])
+async def test_fetch_reports_walls_and_challenges_as_blocked(fetcher, static_site,  # noqa: F811
+                                                            name):
+    error = await error_of(fetcher.fetch(static_site.url + "/challenge/" + name))
+    assert error.code == "blocked"
+    assert error.status_code == {"cloudflare": 503, "attention": 403, "datadome": 403,
+                                 "perimeterx": 403, "wall403": 403, "wall429": 429}.get(
+                                     name, 200)
+
+
+@pytest.mark.gen_test
+async def test_fetch_reports_other_statuses_as_http_errors(fetcher, static_site):  # noqa: F811
+    for code in (404, 410, 500, 503):
+        error = await error_of(fetcher.fetch(static_site.url + "/status/%d" % code))
+        assert error.code == "http_error" and error.status_code == code
+        assert str(code) in error.message
+
+
+@pytest.mark.gen_test
+async def test_fetch_passes_on_the_errors_of_get(fetcher, static_site):  # noqa: F811
+    error = await error_of(fetcher.fetch(static_site.url + "/huge/declared"))
+    assert error.code == "too_large"
+    error = await error_of(fetcher.fetch(static_site.url + "/slow", timeout=0.3))
+    assert error.code == "timeout"
+
+
+@pytest.mark.gen_test
+async def test_fetch_of_an_app_shell_gives_its_html_for_the_browser_check(  # noqa: F811
+        fetcher, static_site):
+    page = await fetcher.fetch(static_site.url + "/app")
+    assert page.title == "App"
+    assert needs_browser(page.html, {"markdown": page.markdown})
+
+
+@pytest.mark.gen_test
+async def test_a_cancelled_request_gives_its_worker_back(static_site):  # noqa: F811
+    fetcher = StaticFetcher(allow_private=True, timeout=30, workers=1)
+    try:
+        task = asyncio.ensure_future(fetcher.get(static_site.url + "/drip"))
+        while "/drip" not in static_site.hits:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The one worker was freed by the abort: the next request gets through.
+        response = await fetcher.get(static_site.url + "/plain")
+        assert response.status_code == 200
+    finally:
+        await fetcher.close()

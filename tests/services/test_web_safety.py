@@ -174,3 +174,78 @@ async def test_the_connection_goes_to_the_checked_address_with_the_name_kept(  #
     assert response.status_code == 200
     assert b'"host": "shop.example.test:%d"' % static_site.port in response.body
     assert asked == [("shop.example.test", static_site.port, False)]
+
+
+# -- TLS: the name is kept for SNI and the certificate check ---------------------------------
+
+def _self_signed(tmp_path, name):
+    """A certificate for `name` (and a key) in PEM files; the certificate is its own CA."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def tls_site(io_loop, tmp_path):
+    import ssl
+
+    import tornado.httpserver
+    import tornado.testing
+    import tornado.web
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self):
+            self.write("hello over TLS to %s" % self.request.host)
+
+    cert, key = _self_signed(tmp_path, "tls.example.test")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(tornado.web.Application([(r"/", Hello)]),
+                                           ssl_options=context)
+    server.add_sockets([sock])
+    yield cert, port
+    server.stop()
+
+
+@pytest.mark.gen_test
+async def test_tls_keeps_the_name_while_connecting_to_the_checked_address(tls_site,
+                                                                         monkeypatch):
+    cert, port = tls_site
+    monkeypatch.setattr(safety, "resolve", lambda host, port, allow_private=False:
+                        ["127.0.0.1"])
+    fetcher = StaticFetcher(allow_private=False, timeout=5)
+    try:
+        # Not trusted yet: the certificate check runs (through the checked connection).
+        with pytest.raises(WebError) as caught:
+            await fetcher.get("https://tls.example.test:%d/" % port)
+        assert caught.value.code == "network_error" and "self-signed" in caught.value.message
+        fetcher.session.verify = cert
+        response = await fetcher.get("https://tls.example.test:%d/" % port)
+        assert response.body == b"hello over TLS to tls.example.test:%d" % port
+        # The certificate names tls.example.test: another name for the same address fails.
+        with pytest.raises(WebError) as caught:
+            await fetcher.get("https://other.example.test:%d/" % port)
+        assert caught.value.code == "network_error" and "mismatch" in caught.value.message
+    finally:
+        await fetcher.close()

@@ -22,9 +22,10 @@ import requests
 import requests.adapters
 from requests_futures.sessions import FuturesSession
 
-from orchestra.services.web import safety
+from orchestra.services.knowledge import extract as knowledge_extract
+from orchestra.services.web import extract, safety
 from orchestra.services.web.errors import WebError
-from orchestra.services.web.page import RawResponse
+from orchestra.services.web.page import Page, RawResponse
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ MAX_REDIRECTS = 10
 CHUNK = 16 * 1024
 # Request headers that belong to one origin: not sent on to another after a redirect.
 ORIGIN_HEADERS = ("authorization", "cookie", "proxy-authorization")
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+TEXT_TYPES = ("application/json", "application/xml")   # besides text/*
 
 
 class CheckedAdapter(requests.adapters.HTTPAdapter):
@@ -102,6 +105,14 @@ class StaticFetcher:
             passed.append(current)
             current = target
 
+    async def fetch(self, url, *, headers=None, timeout=None):
+        """The page at `url` read as a Page (renderer "static"). WebError as get does, and
+        blocked (a wall or a challenge page), http_error (another status >= 400),
+        unsupported_type (neither HTML, text nor PDF)."""
+        raw = await self.get(url, headers=headers, timeout=timeout)
+        # Parsing a big page takes a while: on the session's worker threads, not the IOLoop.
+        return await asyncio.wrap_future(self.session.executor.submit(read_response, raw))
+
     async def _request(self, url, method, headers, body, max_bytes, deadline, timeout):
         """One request, no redirect followed: (status, lower-case headers, body)."""
         remaining = deadline - time.monotonic()
@@ -127,6 +138,9 @@ class StaticFetcher:
             raise
         except requests.Timeout:
             raise _timeout(timeout)
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+                requests.exceptions.MissingSchema) as e:
+            raise WebError("invalid_url", "The URL is not valid: %s." % describe(e))
         except requests.RequestException as e:
             raise WebError("network_error", "Cannot reach %s: %s."
                            % (urllib.parse.urlsplit(url).netloc, describe(e)))
@@ -186,6 +200,77 @@ class Download:
                 pass
 
 
+def read_response(raw):
+    """A Page from a RawResponse, or WebError. Blocking (parsing): run it off the IOLoop."""
+    kind = raw.content_type or _sniff(raw.body)
+    is_html = kind in HTML_TYPES
+    text = decode(raw.body, raw.headers.get("content-type", ""), is_html) if (
+        is_html or kind.startswith("text/") or kind in TEXT_TYPES) else None
+    block = extract.detect_block(raw.status_code, raw.headers, text if is_html else "")
+    if block:
+        raise WebError("blocked", block, status_code=raw.status_code)
+    if raw.status_code >= 400:
+        raise WebError("http_error", "The server answered %d for %s." % (
+            raw.status_code, raw.final_url), status_code=raw.status_code)
+    page = Page(url=raw.url, final_url=raw.final_url, status_code=raw.status_code,
+                renderer="static", title=None, markdown="")
+    if is_html:
+        read = extract.extract_page(text, raw.final_url)
+        page.title, page.markdown, page.links = read["title"], read["markdown"], read["links"]
+        page.metadata, page.html = read["metadata"], text
+    elif kind == "application/pdf":
+        name = urllib.parse.urlsplit(raw.final_url).path.rsplit("/", 1)[-1] or "page.pdf"
+        try:
+            document = knowledge_extract.extract(raw.body, name, kind)
+        except knowledge_extract.ExtractError as e:
+            raise WebError("unsupported_type", e.message, status_code=raw.status_code)
+        page.title, page.markdown = document.title, document.text
+        page.metadata = {"pages": document.text.count("\f") + 1}
+        if document.title:
+            page.metadata["title"] = document.title
+    elif text is not None:
+        page.markdown = text
+        if kind in ("text/markdown", "text/x-markdown"):
+            page.title = extract.first_heading(text)
+    else:
+        raise WebError("unsupported_type", "The page is a %s file, which cannot be read as "
+                       "text." % (kind or "binary"), status_code=raw.status_code)
+    page.metadata["contentType"] = kind
+    return page
+
+
+def _sniff(body):
+    """The type of a response that names none, from its first bytes."""
+    head = body[:512].lstrip()
+    if head.startswith(b"%PDF-"):
+        return "application/pdf"
+    if head[:15].lower().startswith((b"<!doctype html", b"<html")):
+        return "text/html"
+    if not head:
+        return "text/plain"
+    return ""
+
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def decode(body, content_type, is_html):
+    """Text of a body: the charset the header names, else (HTML) the one a <meta> names,
+    else UTF-8; bytes that do not decode are replaced."""
+    match = _CHARSET.search(content_type or "")
+    charset = match.group(1) if match else None
+    if charset is None and is_html:
+        found = _META_CHARSET.search(body[:4096])
+        charset = found.group(1).decode("ascii") if found else None
+    if body.startswith(b"\xef\xbb\xbf"):
+        charset = "utf-8-sig"
+    try:
+        return body.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return body.decode("utf-8", "replace")
+
+
 def _timeout(seconds):
     return WebError("timeout", "The page did not arrive within %g s." % seconds)
 
@@ -212,7 +297,9 @@ def describe(exc):
     if match:
         return match.group(1).strip()
     if isinstance(exc, requests.exceptions.SSLError):
-        return "TLS failed"
+        match = re.search(r"certificate verify failed: (.+?)(?: \(_ssl|[\"')]|$)", text)
+        return "TLS failed (certificate verify failed: %s)" % match.group(1).strip() \
+            if match else "TLS failed"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return text[:200]

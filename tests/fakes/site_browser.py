@@ -16,6 +16,7 @@ import importlib.util
 import os
 import urllib.parse
 
+import psutil
 import pytest
 import tornado.escape
 import tornado.httpserver
@@ -272,6 +273,14 @@ class PublicFetcher:
     async def close(self):
         await self.local.close()
         await self.strict.close()
+
+
+def running(process):
+    """Alive, not a zombie waiting for its (new) parent to collect its exit status."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def chromium_path():

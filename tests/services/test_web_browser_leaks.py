@@ -9,7 +9,8 @@ import psutil
 import pytest
 
 from orchestra.services.web.errors import WebError
-from tests.fakes.site_browser import browser_site, crash_next, make_pool  # noqa: F401
+from tests.fakes.site_browser import (browser_site, crash_next, make_pool,  # noqa: F401
+                                     running)
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +122,10 @@ async def test_fifty_renders_leak_no_process(make_pool, browser_site):  # noqa: 
     assert rss < baseline[1] * 1.5 + 50
     # The processes of the two browsers recycled away are all gone.
     old = [p for p in seen if p not in set(after)]
-    assert old and not [p for p in old if p.is_running()
-                        and p.status() != psutil.STATUS_ZOMBIE]
+    assert old and not [p for p in old if running(p)]
 
     await pool.close()
     assert pool.processes() == []
-    assert not [p for p in seen if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in seen if running(p)]
     assert chromium_descendants() == []
     print("after close(): %d processes" % len(chromium_descendants()))

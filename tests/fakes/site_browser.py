@@ -16,6 +16,7 @@ import importlib.util
 import os
 import urllib.parse
 
+import psutil
 import pytest
 import tornado.escape
 import tornado.httpserver
@@ -176,6 +177,7 @@ class LoginHandler(Base):
         if (self.get_body_argument("user", "") == "alice"
                 and self.get_body_argument("password", "") == "s3cret"):
             self.set_cookie("session", "alice")
+            self.set_cookie("theme", "dark", expires_days=30)   # Expires has a comma
             self.redirect("/account", status=303)
         else:
             self.write(LOGIN.format(error='<p id="error">Wrong user or password</p>'))
@@ -271,6 +273,14 @@ class PublicFetcher:
     async def close(self):
         await self.local.close()
         await self.strict.close()
+
+
+def running(process):
+    """Alive, not a zombie waiting for its (new) parent to collect its exit status."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def chromium_path():

@@ -36,8 +36,8 @@ def test_schema_loads_every_type():
         {"type": "scroll", "y": 400}, {"type": "scroll"},
         {"type": "extract", "selector": "a", "attribute": "href", "all": True},
         {"type": "screenshot", "fullPage": True}, {"type": "screenshot"}])
-    assert loaded[-2] == {"type": "screenshot", "full_page": True}
-    assert loaded[0] == LOGIN[0]
+    assert loaded[-2] == {"type": "screenshot", "fullPage": True}
+    assert loaded[0] == LOGIN[0] and ACTIONS_SCHEMA.load(loaded) == loaded
 
 
 def test_schema_refuses_what_a_type_does_not_take():
@@ -87,7 +87,8 @@ async def test_a_login_form_driven_by_actions(make_pool, browser_site):  # noqa:
     posted = [hit for hit in browser_site.hits if hit.method == "POST"]
     assert [hit.path for hit in posted] == ["/login"]
     account = [hit for hit in browser_site.hits if hit.path == "/account"]
-    assert account[0].headers["Cookie"].startswith("session=")
+    assert sorted(account[0].headers["Cookie"].split("; ")) == ["session=alice",
+                                                                 "theme=dark"]
 
 
 @browser

@@ -11,7 +11,8 @@ from orchestra.services.web import browser as browserlib
 from orchestra.services.web.browser import INSTALL_HINT, BrowserPool, find_browser
 from orchestra.services.web.errors import WebError
 from orchestra.services.web.fetcher import StaticFetcher
-from tests.fakes.site_browser import browser_site, crash_next, make_pool  # noqa: F401
+from tests.fakes.site_browser import (browser_site, crash_next, make_pool,  # noqa: F401
+                                     running)
 
 browser = pytest.mark.browser
 
@@ -48,6 +49,20 @@ def test_find_browser_looks_on_the_path(tmp_path, monkeypatch):
     executable.write_text("#!/bin/sh\n")
     executable.chmod(0o755)
     assert find_browser() == str(executable)
+
+
+def test_find_browser_prefers_the_one_playwright_installed(tmp_path, monkeypatch):
+    from playwright.sync_api import sync_playwright
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path))
+    with sync_playwright() as playwright:
+        expected = playwright.chromium.executable_path
+    assert expected.startswith(str(tmp_path))
+    os.makedirs(os.path.dirname(expected))
+    with open(expected, "w") as f:
+        f.write("#!/bin/sh\n")
+    assert find_browser() != expected            # not executable: not a browser
+    os.chmod(expected, 0o755)
+    assert find_browser() == expected
 
 
 @pytest.mark.gen_test
@@ -251,8 +266,7 @@ async def test_the_browser_is_recycled_after_n_pages(make_pool, browser_site):  
         browsers.append(pool.processes()[0])
     assert pool.launches == 3
     assert [b.pid for b in browsers].count(browsers[0].pid) == 2
-    assert not browsers[0].is_running() and not browsers[2].is_running()
-    assert browsers[4].is_running()
+    assert not running(browsers[0]) and not running(browsers[2]) and running(browsers[4])
 
 
 @browser
@@ -264,7 +278,7 @@ async def test_the_browser_is_recycled_past_its_memory_limit(make_pool,
     first = pool.processes()[0]
     assert pool.rss_mb() > 1
     await pool.render(browser_site.url + "/script")
-    assert pool.launches == 2 and not first.is_running()
+    assert pool.launches == 2 and not running(first)
 
 
 @browser
@@ -275,6 +289,23 @@ async def test_close_leaves_no_process(make_pool, browser_site):  # noqa: F811
     processes = pool.processes()
     assert len(processes) >= 2 and os.path.basename(processes[0].exe()).startswith("chrom")
     await pool.close()
-    assert pool.processes() == [] and not any(p.is_running() for p in processes)
+    assert pool.processes() == [] and not [p for p in processes if running(p)]
     error = await error_of(pool.render(browser_site.url + "/script"))
     assert error.code == "browser_unavailable"
+
+
+@browser
+@pytest.mark.gen_test(timeout=90)
+async def test_a_browser_killed_under_the_pool_is_replaced(make_pool,
+                                                           browser_site):  # noqa: F811
+    pool = make_pool()
+    await pool.render(browser_site.url + "/script")
+    processes = pool.processes()
+    processes[0].kill()                       # the browser itself, not its children
+    processes[0].wait(30)
+    rendered = await pool.render(browser_site.url + "/script")
+    assert "Made in the browser" in rendered.html and pool.launches == 2
+    # What the killed browser left behind went with it (or was killed by the pool).
+    assert not [p for p in processes if running(p)]
+    await pool.close()
+    assert pool.processes() == []

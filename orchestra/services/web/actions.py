@@ -33,14 +33,15 @@ FIELDS = {
     "wait_for": (set(), {"selector", "ms"}),
     "scroll": (set(), {"to", "y", "times"}),
     "extract": ({"selector"}, {"attribute", "all"}),
-    "screenshot": (set(), {"full_page"}),
+    "screenshot": (set(), {"fullPage"}),
 }
 # One of these and only one (the others of the type's fields are optional).
 ONE_OF = {"select": ("value", "values"), "wait_for": ("selector", "ms")}
 
 
 class ActionSchema(Schema):
-    """One step: {"type": ..., and the fields of that type}."""
+    """One step: {"type": ..., and the fields of that type}. A loaded step has the same
+    keys as the JSON one, so a script can be loaded again (the pool does, to be sure)."""
 
     class Meta:
         unknown = RAISE
@@ -58,7 +59,7 @@ class ActionSchema(Schema):
     times = fields.Integer(validate=validate.Range(1, 50))
     attribute = fields.String(validate=validate.Length(1, 100))
     all = fields.Boolean()
-    full_page = fields.Boolean(data_key="fullPage")
+    fullPage = fields.Boolean()  # noqa: N815 - the API's name; loading is idempotent
 
     @validates_schema
     def _fields_of_type(self, data, **kwargs):
@@ -69,9 +70,9 @@ class ActionSchema(Schema):
         given = set(data) - {"type"}
         errors = {}
         for name in sorted(needed - given):
-            errors[self._key(name)] = ["A %s step needs it." % kind]
+            errors[name] = ["A %s step needs it." % kind]
         for name in sorted(given - needed - optional):
-            errors[self._key(name)] = ["A %s step does not take it." % kind]
+            errors[name] = ["A %s step does not take it." % kind]
         if kind in ONE_OF and len(given & set(ONE_OF[kind])) != 1:
             errors[ONE_OF[kind][0]] = ["Give either %s or %s." % ONE_OF[kind]]
         if kind == "scroll" and {"to", "y"} <= given:
@@ -83,9 +84,6 @@ class ActionSchema(Schema):
                 errors["url"] = [e.message]
         if errors:
             raise ValidationError(errors)
-
-    def _key(self, name):
-        return self.fields[name].data_key or name
 
     def load(self, data, *, many=None, **kwargs):
         many = self.many if many is None else many
@@ -209,7 +207,7 @@ async def _extract(page, action, seconds, *_):
 
 
 async def _screenshot(page, action, seconds, check_url, navigate, shots):
-    shots.append(await page.screenshot(full_page=bool(action.get("full_page")), type="png",
+    shots.append(await page.screenshot(full_page=bool(action.get("fullPage")), type="png",
                                        timeout=seconds * 1000))
     return len(shots) - 1
 

@@ -1,30 +1,25 @@
 """BrowserPool: one Chromium driven by Playwright, whose every request goes through our fetcher.
 
-Chromium never connects anywhere by itself. It is started with a host resolver rule that
-makes every name (and address) unresolvable, and each context routes every request to the
-StaticFetcher, which checks the address it connects to (safety.py) and fulfils the request
-with what it read. Playwright does not route the request a fulfilled redirect leads to (it
-would hit the dead resolver), so redirects are handled here: a subresource's are followed by
-the fetcher, hop by hop, and a navigation's is answered with a tiny page that moves the
-frame on with location.replace(), so the next hop is a navigation of its own, routed and
-checked like the first. WebSockets are opened by us, to checked addresses (sockets.py).
+Chromium never connects anywhere by itself: it is started with a host resolver rule that
+makes every name (and address) unresolvable, each context routes every request to the
+StaticFetcher (routing.py), and WebSockets are opened by us to checked addresses and relayed
+(sockets.py). Service workers are blocked and downloads refused.
 
 Contexts are bounded (max_contexts renders at once, a fresh context each, closed after) and
-the browser is restarted between renders after pages_per_browser renders or when its
-process tree passes max_rss_mb; close() stops it and kills whatever survived.
+the browser is restarted between renders after pages_per_browser renders, when its process
+tree passes max_rss_mb, or after a context would not close; close() stops it and kills
+whatever survived.
 """
 
 import asyncio
 import concurrent.futures
 import glob
-import json
 import logging
 import os
 import re
 import shutil
 import sys
 import time
-import urllib.parse
 
 import psutil
 
@@ -32,6 +27,7 @@ from orchestra.services.web import actions as actionslib
 from orchestra.services.web import safety
 from orchestra.services.web.errors import WebError
 from orchestra.services.web.page import Rendered
+from orchestra.services.web.routing import SETTLED, RenderState, route_request
 from orchestra.services.web.sockets import SocketRelay, page_origin
 
 logger = logging.getLogger(__name__)
@@ -54,19 +50,6 @@ LAUNCH_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-extensions", "--no-first-run", "--disable-gpu", "--disable-dev-shm-usage",
 ]
-# Request headers Chromium sends that the fetcher sets itself (requests decodes gzip and
-# deflate only, so it offers those) or that belong to Chromium's own connection.
-DROP_REQUEST = {"accept-encoding", "connection", "content-length", "host", "keep-alive",
-                "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
-# Response headers that describe the body as it came over the wire, not as fulfilled.
-DROP_RESPONSE = {"connection", "content-encoding", "content-length", "keep-alive",
-                 "transfer-encoding"}
-REDIRECTS = (301, 302, 303, 307, 308)
-STUB = ('<!doctype html><meta name="orchestra-redirect"><title>Redirecting</title>'
-        '<script>location.replace(%s)</script>')
-# The main frame holds a page that is not a redirect stub and is parsed (DOMContentLoaded).
-SETTLED = ("() => document.readyState !== 'loading' && "
-           "!document.querySelector('meta[name=orchestra-redirect]')")
 IDLE_WAIT = 3.0       # how long a loaded page may go on loading (images, fetch) before use
 CLOSE_WAIT = 15.0     # how long closing a context or the browser may take before a kill
 
@@ -116,30 +99,6 @@ def _playwright_browser():
         logger.warning("Playwright could not say where its Chromium is", exc_info=True)
         return None
     return path if path and os.access(path, os.X_OK) else None
-
-
-class RenderState:
-    """What the router and the page's events learnt during one render."""
-
-    def __init__(self):
-        self.page = None
-        self.main = None       # RawResponse of the main frame's document
-        self.refused = None    # WebError of the main frame's last refused navigation
-        self.crashed = None    # WebError render_failed once the tab crashed
-        self.stop = asyncio.Event()  # set on either: waits on the page give up at once
-
-    @property
-    def error(self):
-        return self.crashed or self.refused
-
-    def refuse(self, error):
-        self.refused = error
-        self.stop.set()
-
-    def crash(self, _page=None):
-        self.crashed = WebError("render_failed", "The browser tab crashed while rendering "
-                                "the page.")
-        self.stop.set()
 
 
 class BrowserPool:
@@ -238,7 +197,8 @@ class BrowserPool:
                            % _first_line(e))
         try:
             context.set_default_timeout(step_timeout * 1000)
-            await context.route(re.compile(r".*"), lambda route: self._route(route, state))
+            await context.route(re.compile(r".*"),
+                                lambda route: route_request(self.fetcher, route, state))
             await context.route_web_socket(re.compile(r".*"), sockets.route)
             state.page = page = await context.new_page()
             page.on("crash", state.crash)
@@ -269,28 +229,32 @@ class BrowserPool:
             return rendered
         finally:
             sockets.close()
+            state.cancel_fetches()
             await self._dispose(context)
 
     async def _load(self, state, url, timeout):
         """Navigate the main frame to `url` and wait for the page at the end of its redirects
         to be parsed, then (briefly, without failing) for it to finish loading."""
-        deadline = time.monotonic() + timeout
+        state.deadline = deadline = time.monotonic() + timeout
         state.refused = None
         if not state.crashed:
             state.stop.clear()
         page = state.page
-        await self._wait(state, page.goto(url, wait_until="commit", timeout=_ms(deadline)),
-                         deadline)
-        await self._wait(state, page.wait_for_function(SETTLED, polling=100,
-                                                       timeout=_ms(deadline)), deadline)
-        for what in ("load", "networkidle"):
-            settle = min(deadline, time.monotonic() + IDLE_WAIT)
-            try:
-                await self._wait(state, page.wait_for_load_state(what, timeout=_ms(settle)),
-                                 settle)
-            except WebError as e:
-                if e.code != "timeout":
-                    raise
+        try:
+            await self._wait(state, page.goto(url, wait_until="commit",
+                                              timeout=_ms(deadline)), deadline)
+            await self._wait(state, page.wait_for_function(SETTLED, polling=100,
+                                                           timeout=_ms(deadline)), deadline)
+            for what in ("load", "networkidle"):
+                settle = min(deadline, time.monotonic() + IDLE_WAIT)
+                try:
+                    await self._wait(state, page.wait_for_load_state(
+                        what, timeout=_ms(settle)), settle)
+                except WebError as e:
+                    if e.code != "timeout":
+                        raise
+        finally:
+            state.deadline = None
 
     async def _wait(self, state, awaitable, deadline):
         """Await a Playwright call until `deadline`; a crash or a refused main document ends
@@ -298,8 +262,8 @@ class BrowserPool:
         task = asyncio.ensure_future(awaitable)
         stop = asyncio.ensure_future(state.stop.wait())
         try:
-            done, _ = await asyncio.wait({task, stop}, timeout=max(0, deadline - time.monotonic()),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED,
+                                         timeout=max(0, deadline - time.monotonic()))
         finally:
             stop.cancel()
         if task in done:
@@ -312,42 +276,8 @@ class BrowserPool:
         raise state.error or WebError("timeout", "The page did not load within the time "
                                       "allowed.")
 
-    async def _route(self, route, state):
-        """Fulfil one request of the page with the fetcher's response, or abort it."""
-        request = route.request
-        main = navigation = False
-        try:
-            navigation = request.is_navigation_request()
-            main = navigation and state.page is not None and request.frame == state.page.main_frame
-            headers = {k: v for k, v in (await request.all_headers()).items()
-                       if k.lower() not in DROP_REQUEST and not k.startswith(":")}
-            raw = await self.fetcher.get(
-                request.url, method=request.method, headers=headers,
-                body=request.post_data_buffer, follow_redirects=not navigation)
-            if navigation and raw.status_code in REDIRECTS and raw.headers.get("location"):
-                target = urllib.parse.urljoin(request.url, raw.headers["location"].strip())
-                safety.check_url(target)
-                await route.fulfill(status=200, headers=_stub_headers(raw.headers),
-                                    body=STUB % json.dumps(target).replace("<", "\\u003c"))
-                return
-            if main:
-                state.main = raw
-            await route.fulfill(status=raw.status_code, body=raw.body, headers={
-                k: v for k, v in raw.headers.items() if k not in DROP_RESPONSE})
-        except WebError as e:
-            if main:
-                state.refuse(e)
-            logger.info("Browser request refused: %s %s (%s)", request.method, request.url,
-                        e.code)
-            # An aborted navigation leaves the page as it was (no error page committed).
-            await _quietly(route.abort("aborted" if navigation else "blockedbyclient"))
-        except Exception as e:  # noqa: BLE001 - the page or context closed meanwhile
-            logger.debug("Browser request %s not answered: %s", request.url, _first_line(e))
-            await _quietly(route.abort("failed"))
-
     async def _dispose(self, context):
         try:
-            await asyncio.wait_for(context.unroute_all(behavior="ignoreErrors"), CLOSE_WAIT)
             await asyncio.wait_for(context.close(), CLOSE_WAIT)
         except Exception as e:  # noqa: BLE001 - recycle the browser rather than leak a tab
             logger.warning("A browser context did not close (%s): restarting the browser",
@@ -373,6 +303,8 @@ class BrowserPool:
     async def _due(self):
         if self._broken or not self._browser.is_connected():
             return True
+        if self._process is not None and not _alive(self._process):
+            return True     # killed: Playwright may not have noticed yet
         if self._rendered >= self.pages_per_browser:
             return True
         rss = await asyncio.get_running_loop().run_in_executor(None, self.rss_mb)
@@ -387,7 +319,11 @@ class BrowserPool:
             raise WebError("browser_unavailable", "No Chrome or Chromium was found. "
                            + INSTALL_HINT)
         from playwright.async_api import async_playwright
-        playwright = await async_playwright().start()
+        try:
+            playwright = await async_playwright().start()
+        except Exception as e:  # noqa: BLE001 - no driver, no browser
+            raise WebError("browser_unavailable", "Playwright's driver did not start (%s)."
+                           % _first_line(e))
         try:
             browser = await playwright.chromium.launch(
                 executable_path=self.executable, args=LAUNCH_ARGS, headless=True)
@@ -428,14 +364,15 @@ class BrowserPool:
 def _reap(processes):
     """Kill the browser processes that outlived the browser's close, and wait for them."""
     alive = [p for p in processes if _alive(p)]
-    if alive:
-        logger.warning("Killing %d browser processes left after closing", len(alive))
-        for process in alive:
-            try:
-                process.kill()
-            except psutil.Error:
-                pass
-    psutil.wait_procs(processes, timeout=CLOSE_WAIT)
+    if not alive:
+        return
+    logger.warning("Killing %d browser processes left after closing", len(alive))
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=CLOSE_WAIT)
 
 
 def _alive(process):
@@ -443,14 +380,6 @@ def _alive(process):
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def _stub_headers(headers):
-    """The redirect stub keeps the cookies the redirect set (a login's session, say)."""
-    kept = {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"}
-    if "set-cookie" in headers:
-        kept["set-cookie"] = headers["set-cookie"]
-    return kept
 
 
 def _web_error(error):

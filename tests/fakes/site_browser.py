@@ -19,13 +19,12 @@ import urllib.parse
 import psutil
 import pytest
 import tornado.escape
-import tornado.httpserver
-import tornado.testing
 import tornado.web
 import tornado.websocket
 
 from orchestra.services.web.browser import BrowserPool, find_browser
 from orchestra.services.web.fetcher import StaticFetcher
+from tests.fakes.website import LocalSite
 
 PUBLIC_HOST = "public.test"
 
@@ -219,12 +218,11 @@ class EchoSocket(tornado.websocket.WebSocketHandler):
         self.write_message("echo " + message)
 
 
-class BrowserSite:
+class BrowserSite(LocalSite):
     def __init__(self):
         self.hits = []
-        self.release = asyncio.Event()
         self.crash_requests = asyncio.Queue()
-        app = tornado.web.Application([
+        self.serve([
             (r"/data\.json", DataHandler),
             (r"/login", LoginHandler),
             (r"/account", AccountHandler),
@@ -233,21 +231,12 @@ class BrowserSite:
             (r"/crash-signal/(\w+)", HangHandler),
             (r"/ws", EchoSocket),
             (r"/([a-z]+)", PageHandler),
-        ], site=self)
-        sock, self.port = tornado.testing.bind_unused_port()
-        self.server = tornado.httpserver.HTTPServer(app)
-        self.server.add_sockets([sock])
-        self.url = "http://127.0.0.1:%d" % self.port
+        ])
         self.ws_url = "ws://127.0.0.1:%d/ws" % self.port
         self.public = "http://%s" % PUBLIC_HOST
 
     def paths(self):
         return [hit.path for hit in self.hits]
-
-    async def close(self):
-        self.release.set()
-        self.server.stop()
-        await self.server.close_all_connections()
 
 
 class PublicFetcher:

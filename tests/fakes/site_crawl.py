@@ -16,14 +16,12 @@ Every page has a few sentences, so extraction keeps its text; `hits` lists the p
 (robots.txt included) in order.
 """
 
-import asyncio
 import html
-import os
 
 import pytest
-import tornado.httpserver
-import tornado.testing
 import tornado.web
+
+from tests.fakes.website import LocalSite
 
 ROBOTS = "User-agent: *\nDisallow: /private/\n"
 
@@ -110,26 +108,15 @@ class SlowHandler(tornado.web.RequestHandler):
         self.write(page("Slow", "/slow", [], site.other))
 
 
-class CrawlSite:
+class CrawlSite(LocalSite):
     def __init__(self):
         self.hits = []
-        self.release = asyncio.Event()
-        app = tornado.web.Application([(r"/slow", SlowHandler), (r"(/.*)", SiteHandler)],
-                                      site=self)
-        sock, self.port = tornado.testing.bind_unused_port()
-        self.server = tornado.httpserver.HTTPServer(app)
-        self.server.add_sockets([sock])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.serve([(r"/slow", SlowHandler), (r"(/.*)", SiteHandler)])
         self.other = "http://localhost:%d" % self.port  # the same server, another host
 
     def pages(self):
         """The paths read, robots.txt left out."""
         return [h for h in self.hits if h != "/robots.txt"]
-
-    async def close(self):
-        self.release.set()
-        self.server.stop()
-        await self.server.close_all_connections()
 
 
 @pytest.fixture
@@ -137,15 +124,3 @@ def crawl_site(io_loop):
     site = CrawlSite()
     yield site
     io_loop.run_sync(site.close)
-
-
-def chromium_or_skip():
-    """The path of Debian's Chromium; skips the test without it (fails it with
-    ORCHESTRA_REQUIRE_BROWSER=1, as the browser tests do)."""
-    from tests.browser.conftest import CHROMIUM, _unavailable
-    reason = _unavailable()
-    if reason:
-        if os.environ.get("ORCHESTRA_REQUIRE_BROWSER"):
-            pytest.fail("ORCHESTRA_REQUIRE_BROWSER is set but " + reason)
-        pytest.skip(reason)
-    return CHROMIUM

@@ -7,10 +7,10 @@ import json
 import os
 
 import pytest
-import tornado.httpserver
 import tornado.iostream
-import tornado.testing
 import tornado.web
+
+from tests.fakes.website import LocalSite
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures")
 
@@ -232,7 +232,7 @@ class RobotsHandler(Base):
         self.write(text)
 
 
-class StaticSite:
+class StaticSite(LocalSite):
     """The site on 127.0.0.1:<free port>; `url` is its base. `robots` = (status, text)."""
 
     def __init__(self, huge_size=200_000, address="127.0.0.1"):
@@ -241,8 +241,7 @@ class StaticSite:
         self.robots = (404, "")
         self.robots_redirect = None     # a path /robots.txt redirects to
         self.robots_wait = False        # True: robots.txt never answers
-        self.release = asyncio.Event()
-        app = tornado.web.Application([
+        self.serve([
             (r"/robots\.txt|/robots-moved", RobotsHandler),
             (r"/slow", SlowHandler),
             (r"/drip", DripHandler),
@@ -253,17 +252,7 @@ class StaticSite:
             (r"/chain/(\d+)", ChainHandler),
             (r"/echo", EchoHandler),
             (r"/([a-z]+)", PageHandler),
-        ], site=self)
-        sock, self.port = tornado.testing.bind_unused_port(address)
-        self.server = tornado.httpserver.HTTPServer(app)
-        self.server.add_sockets([sock])
-        self.host = address
-        self.url = "http://%s:%d" % (address, self.port)
-
-    async def close(self):
-        self.release.set()
-        self.server.stop()
-        await self.server.close_all_connections()
+        ], address)
 
 
 @pytest.fixture

@@ -60,25 +60,34 @@ class HugeHandler(tornado.web.RequestHandler):
             await self.flush()
 
 
-class FakeSite:
-    def __init__(self, huge_size=50_000):
-        self.hits = []
-        self.huge_size = huge_size
+class LocalSite:
+    """A tornado app of the test's own on a free port of `address` (`url` is its base);
+    handlers that wait on `release` are let go at close()."""
+
+    def serve(self, handlers, address="127.0.0.1"):
         self.release = asyncio.Event()
-        app = tornado.web.Application([
-            (r"/slow", SlowHandler),
-            (r"/huge/(declared|streamed)", HugeHandler),
-            (r"/([a-z]+)", PageHandler),
-        ], site=self)
-        sock, self.port = tornado.testing.bind_unused_port()
+        app = tornado.web.Application(handlers, site=self)
+        sock, self.port = tornado.testing.bind_unused_port(address)
         self.server = tornado.httpserver.HTTPServer(app)
         self.server.add_sockets([sock])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.host = address
+        self.url = "http://%s:%d" % (address, self.port)
 
     async def close(self):
         self.release.set()
         self.server.stop()
         await self.server.close_all_connections()
+
+
+class FakeSite(LocalSite):
+    def __init__(self, huge_size=50_000):
+        self.hits = []
+        self.huge_size = huge_size
+        self.serve([
+            (r"/slow", SlowHandler),
+            (r"/huge/(declared|streamed)", HugeHandler),
+            (r"/([a-z]+)", PageHandler),
+        ])
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from orchestra.services.tools.registry import (Registry, Tool, ToolContext, Tool
 from orchestra.services.tools.web_tools import matching_passages, page_text
 from orchestra.services.web.errors import WebError
 from orchestra.services.web.service import WebService
-from tests.fakes.site_crawl import chromium_or_skip, crawl_site  # noqa: F401 - a fixture
+from tests.fakes.site_browser import chromium_path
+from tests.fakes.site_crawl import crawl_site  # noqa: F401 - a fixture
 from tests.fakes.site_static import static_site  # noqa: F401 - a fixture
 from tests.knowledge_helpers import add_base, add_text
 
@@ -257,7 +258,7 @@ async def test_web_fetch_gives_a_model_the_title_and_main_text(app, static_site)
 async def test_web_fetch_reads_a_page_built_by_scripts_through_the_browser(app, crawl_site,
                                                                             tmp_path):
     web = WebService(app.settings["stores"], app.settings["hub"], str(tmp_path),
-                     allow_private=True, browser_path=chromium_or_skip(), politeness_delay=0)
+                     allow_private=True, browser_path=chromium_path(), politeness_delay=0)
     try:
         context = ToolContext({"web": web}, app.settings["stores"])
         result = await default_registry().run("web.fetch", {"url": crawl_site.url + "/app"},

@@ -9,7 +9,8 @@ import pytest
 from orchestra.services.knowledge.extract import html_to_markdown
 from orchestra.services.web.errors import WebError
 from orchestra.services.web.service import WebService, cache_key, options_of
-from tests.fakes.site_crawl import chromium_or_skip, crawl_site  # noqa: F401
+from tests.fakes.site_browser import chromium_path
+from tests.fakes.site_crawl import crawl_site  # noqa: F401
 from tests.fakes.website import fake_site  # noqa: F401
 
 
@@ -256,7 +257,7 @@ async def test_a_source_goes_from_pending_to_ready_or_failed(app, fake_site):  #
 
 @pytest.fixture
 def browser_web(make_web):
-    return make_web(browser_path=chromium_or_skip())
+    return make_web(browser_path=chromium_path())
 
 
 @pytest.mark.browser

@@ -9,12 +9,11 @@ import asyncio
 import dataclasses
 
 import pytest
-import tornado.httpserver
-import tornado.testing
 import tornado.web
 
 from orchestra.app import close_app, make_app
 from orchestra.services.chat_pages import PAGE_INSTRUCTIONS
+from tests.fakes.website import LocalSite
 from tests.web.test_chat_knowledge import completions, system_text
 from tests.web.test_ws import collect_answer, connect, expect, quiet, recv, send, until
 
@@ -58,7 +57,7 @@ class TeaPage(tornado.web.RequestHandler):
         self.write(site.pages[name])
 
 
-class TeaSite:
+class TeaSite(LocalSite):
     """/tea (a guide with headings, a list, a table and links) and /tea/oolong. Pages are
     answered while `open` is set (it is, unless a test clears it)."""
 
@@ -67,16 +66,11 @@ class TeaSite:
         self.open = asyncio.Event()
         self.open.set()
         self.pages = {"tea": TEA, "tea/oolong": OOLONG}
-        app = tornado.web.Application([(r"/(tea(?:/oolong)?)", TeaPage)], site=self)
-        sock, self.port = tornado.testing.bind_unused_port()
-        self.server = tornado.httpserver.HTTPServer(app)
-        self.server.add_sockets([sock])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.serve([(r"/(tea(?:/oolong)?)", TeaPage)])
 
     async def close(self):
         self.open.set()
-        self.server.stop()
-        await self.server.close_all_connections()
+        await super().close()
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import pytest
 
 from orchestra.app import close_app, make_app
 from orchestra.services.web.service import WebService
-from tests.fakes.site_crawl import chromium_or_skip, crawl_site  # noqa: F401
+from tests.fakes.site_browser import chromium_path
+from tests.fakes.site_crawl import crawl_site  # noqa: F401
 from tests.web.conftest import Browser
 
 SHAPE = {"id", "url", "finalUrl", "statusCode", "title", "markdown", "links", "metadata",
@@ -198,7 +199,7 @@ async def test_files_are_served_to_the_logged_in_user_only(app, fetch, crawl_sit
     web = app.settings["services"]["web"]
     app.settings["services"]["web"] = WebService(
         app.settings["stores"], app.settings["hub"], config.data_dir, allow_private=True,
-        browser_path=chromium_or_skip(), politeness_delay=0)
+        browser_path=chromium_path(), politeness_delay=0)
     try:
         r = await fetch("/api/web/fetch", method="POST", json={
             "url": crawl_site.url + "/a", "screenshot": "viewport", "pdf": True})

@@ -7,6 +7,7 @@ wherever they come from. Arguments arrive as JSON (camelCase keys, as the wire h
 tool's `run` gets them loaded by its schema (snake_case, defaults filled in).
 """
 
+import abc
 import dataclasses
 import logging
 
@@ -72,7 +73,7 @@ class ToolContext:
         return found
 
 
-class Tool:
+class Tool(abc.ABC):
     """A tool: subclasses set `name`, `description` (one line) and `schema` (a marshmallow
     Schema class for the arguments) and implement `run`."""
 
@@ -80,9 +81,9 @@ class Tool:
     description = None
     schema = None
 
+    @abc.abstractmethod
     async def run(self, args, context):
         """ToolResult for `args` (loaded by `schema`); raises ToolError (or WebError)."""
-        raise NotImplementedError
 
     def suits(self, task):
         """Whether the planner of `task` (a task row) is offered this tool: a tool the task

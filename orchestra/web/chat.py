@@ -22,7 +22,17 @@ class ChatPageHandler(BaseHandler):
             if selected is None:
                 raise tornado.web.HTTPError(404, "No conversation with id %s" % conversation_id)
         conversations = await self.stores.conversations.list(limit=LIST_LIMIT)
-        self.render_template("chat.html", conversations=conversations, selected=selected)
+        self.render_template("chat.html", conversations=conversations, selected=selected,
+                             bases_in_use=await self.bases_in_use(selected))
+
+    async def bases_in_use(self, conversation):
+        """The names of the conversation's knowledge bases, so that the page says from its
+        first paint which are in use (the picker takes over once it has loaded the list)."""
+        names = []
+        for base_id in (conversation.knowledge_base_ids if conversation else None) or []:
+            base = await self.stores.knowledge_bases.get(base_id)
+            names.append(base["name"] if base is not None else "#%d (deleted)" % base_id)
+        return names
 
 
 routes = [

@@ -256,3 +256,17 @@ async def test_the_api_stores_a_conversations_knowledge_bases(app, fetch):
     r = await fetch("/api/messages", method="POST", json={
         "conversationId": conversation["id"], "content": "Hi", "citations": []})
     assert r.code == 400 and "citations" in r.json()["fields"]
+
+
+@pytest.mark.gen_test
+async def test_the_chat_page_names_the_bases_in_use_in_its_html(app, fetch):
+    tea, _ = await make_base(fetch, app, "Tea", {})
+    coffee, _ = await make_base(fetch, app, "Coffee", {})
+    r = await fetch("/api/conversations", method="POST",
+                    json={"title": "Brewing", "knowledgeBaseIds": [coffee["id"], tea["id"]]})
+    with_bases = r.json()
+    plain = (await fetch("/api/conversations", method="POST", json={"title": "Plain"})).json()
+    page = (await fetch("/chat/%d" % with_bases["id"])).text
+    assert '<span id="kb-in-use" data-count="2">in use: Coffee, Tea</span>' in page
+    page = (await fetch("/chat/%d" % plain["id"])).text
+    assert ">none: answers from the model alone</span>" in page

@@ -28,6 +28,7 @@ from orchestra.web import accounts, knowledge, knowledge_api, library, web_api, 
 from orchestra.web import models as models_web
 from orchestra.web import tasks as tasks_web
 from orchestra.web import tools_api
+from orchestra.web import api_page, asyncapi, openapi
 from orchestra.web.base import AuthMixin, NotFoundHandler, log_request
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def route_table():
         *tools_api.routes,
         *knowledge_api.routes,
         *web_api.routes,
+        *openapi.routes, *asyncapi.routes, *api_page.routes,
         *api.routes,
         (r".*", NotFoundHandler),
     ]

@@ -303,6 +303,8 @@ def build_spec(app_or_rules):
         spec.components.response(error_response_name(status), error_response(status))
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
+    for entity in entities.ENTITIES.values():  # the stored records, each under its own name
+        spec.components.schema(schema_name(entity.create_schema), schema=entity.create_schema)
     operation_ids, tags = set(), set()
     for pattern, handler, kwargs in api_routes(app_or_rules):
         doc = documented(handler, kwargs)

@@ -20,10 +20,27 @@ def document():
 
 
 def schema_validator(document, schema):
-    """A JSON Schema 2020-12 validator of `schema`, its $refs resolved in `document`."""
-    registry = Registry().with_resource(DOC_URI, Resource(contents=document,
-                                                          specification=DRAFT202012))
+    """A JSON Schema 2020-12 validator of a response's `schema`, its $refs resolved in
+    `document`. As OpenAPI says, write-only properties are not part of a response."""
+    registry = Registry().with_resource(DOC_URI, Resource(contents=without_write_only(
+        document), specification=DRAFT202012))
     return Draft202012Validator(rebase(schema), registry=registry)
+
+
+def without_write_only(schema):
+    if isinstance(schema, list):
+        return [without_write_only(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {k: without_write_only(v) for k, v in schema.items()}
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        hidden = {k for k, v in properties.items() if isinstance(v, dict) and v.get("writeOnly")}
+        if hidden:
+            schema["properties"] = {k: v for k, v in properties.items() if k not in hidden}
+            if isinstance(schema.get("required"), list):
+                schema["required"] = [k for k in schema["required"] if k not in hidden]
+    return schema
 
 
 def rebase(schema):
@@ -175,10 +192,10 @@ async def test_crud_answers_match_the_document(app, fetch):
         collection, item = "/api/%s" % name, "/api/%s/{id}" % name
         created = await fetch(collection, method="POST", json=example)
         assert created.code == 201, (name, created.text)
+        if name == "tasks":
+            continue  # the task API's own calls (described and tested with them)
         assert_documented(document, collection, "post", created)
         id = created.json()["id"]
-        if name == "tasks":
-            continue  # the task API's own calls (described with them)
         assert_documented(document, item, "get", await fetch("%s/%d" % (collection, id)))
         assert_documented(document, collection, "get", await fetch(collection + "?limit=5"))
         changed = await fetch("%s/%d" % (collection, id), method="PATCH",
@@ -195,6 +212,10 @@ async def test_crud_answers_match_the_document(app, fetch):
                       await fetch("/api/web-fetch-results", method="POST", json={}))
 
 
+# Nullable columns that their store reads back as a value, never null.
+DECODED = {("chat_conversations", "knowledge_base_ids"): "[] (store/chat.py)"}
+
+
 @pytest.mark.gen_test
 async def test_fields_described_as_never_null_are_not_null_columns(app):
     """A dumped field the document says is never null is stored in a NOT NULL column (or is
@@ -208,7 +229,7 @@ async def test_fields_described_as_never_null_are_not_null_columns(app):
         properties = document["components"]["schemas"][name]["properties"]
         for field_name, field in entity.create_schema().fields.items():
             column = field.attribute or field_name
-            if field.load_only or column not in nullable:
+            if field.load_only or column not in nullable or (table, column) in DECODED:
                 continue
             kind = properties[field.data_key or field_name].get("type")
             if kind is None or "null" in kind:

@@ -10,6 +10,7 @@ from referencing.jsonschema import DRAFT202012
 from orchestra import entities
 from orchestra.app import route_table
 from orchestra.web import api, openapi
+from tests.knowledge_helpers import add_base
 
 DOC_URI = "urn:orchestra:openapi"
 
@@ -245,3 +246,24 @@ async def nullable_columns(db, table):
                           "information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
                           "AND TABLE_NAME = %s", table)
     return {r["name"]: r["nullable"] == "YES" for r in rows}
+
+
+@pytest.mark.gen_test
+async def test_session_and_tool_answers_match_the_document(app, fetch):
+    document = openapi.build_spec(app)
+    assert_documented(document, "/api/session", "get", await fetch("/api/session"))
+    assert_documented(document, "/api/session", "get", await fetch("/api/session", token=False))
+    assert_documented(document, "/api/tools", "get", await fetch("/api/tools"))
+    run = "/api/tools/{name}/run"
+    await add_base(fetch, "Tea")
+    answered = await fetch("/api/tools/knowledge.search/run", method="POST",
+                           json={"args": {"query": "green tea"}})
+    assert answered.code == 200, answered.text
+    assert_documented(document, run, "post", answered)
+    for path, body, status in [("knowledge.search", {"args": {"limit": "x"}}, 400),
+                               ("knowledge.search", {"bogus": 1}, 400),
+                               ("knowledge.search", "[", 400),
+                               ("no.such", {}, 404)]:
+        refused = await fetch("/api/tools/%s/run" % path, method="POST", json=body)
+        assert refused.code == status, refused.text
+        assert_documented(document, run, "post", refused)

@@ -17,7 +17,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 
-from orchestra import entities
+from orchestra import entities, schemas
 from orchestra.web.apidoc import Media, op
 from orchestra.web.apiroutes import (answered_methods, api_routes, documented,
                                      path_param_descriptions, path_param_names, path_template)
@@ -123,16 +123,24 @@ def entity_schema_names():
     return names
 
 
+# The keys schemas.Base strips of surrounding spaces before validating.
+STRIPPED = ("name", "title", "service", "category", "username", "url")
+
+
 def row_fields(converter, field, ret, **kwargs):
     """Attribute function for apispec (bound to its converter): rows as Orchestra writes
     them out.
 
-    A dump-only field of a stored entity (an outcome, a count, a timestamp) is null until its
+    A name or title that must not be empty must not be blank either (schemas.Base strips
+    them before validating). A dump-only field of a stored entity (an outcome, a count, a timestamp) is null until its
     owner sets it, so its schema allows null; `id` and `createdAt` are always set.
     marshmallow's Url is JSON Schema's `uri`."""
     if ret.get("format") == "url":
         ret["format"] = "uri"
     parent = getattr(field, "parent", None)
+    if (isinstance(parent, schemas.Base) and field.name in STRIPPED
+            and ret.get("minLength", 0) >= 1 and "pattern" not in ret):
+        ret["pattern"] = r"\S"  # blank is empty once stripped, and refused
     if (field.dump_only and isinstance(parent, ENTITY_SCHEMAS)
             and field.name not in ("id", "created_at", "updated_at")):
         kind = ret.get("type")

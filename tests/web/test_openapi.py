@@ -162,6 +162,13 @@ def test_list_query_parameters_follow_the_registry(document):
     assert conversation["maximum"] == 9223372036854775807
 
 
+def test_a_required_name_must_not_be_blank(document):
+    """The schemas strip names and titles, so a blank one is refused: the document says so."""
+    assert document["components"]["schemas"]["Template"]["properties"]["name"]["pattern"] == \
+        r"\S"
+    assert "pattern" not in document["components"]["schemas"]["Template"]["properties"]["body"]
+
+
 def test_each_create_example_is_accepted_by_its_schema():
     for name, example in api.EXAMPLES.items():
         entities.get(name).create_schema().load(example)

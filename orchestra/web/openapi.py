@@ -128,13 +128,13 @@ STRIPPED = ("name", "title", "service", "category", "username", "url")
 
 
 def row_fields(converter, field, ret, **kwargs):
-    """Attribute function for apispec (bound to its converter): rows as Orchestra writes
-    them out.
+    """Attribute function for apispec (bound to its converter): fields as Orchestra reads
+    and writes them.
 
-    A name or title that must not be empty must not be blank either (schemas.Base strips
-    them before validating). A dump-only field of a stored entity (an outcome, a count, a timestamp) is null until its
-    owner sets it, so its schema allows null; `id` and `createdAt` are always set.
-    marshmallow's Url is JSON Schema's `uri`."""
+    marshmallow's Url is JSON Schema's `uri`. A name or title that must not be empty must not
+    be blank either (schemas.Base strips them before validating). A dump-only field of a
+    stored entity (an outcome, a count, a timestamp) is null until its owner sets it, so its
+    schema allows null; `id`, `createdAt` and `updatedAt` are always set."""
     if ret.get("format") == "url":
         ret["format"] = "uri"
     parent = getattr(field, "parent", None)

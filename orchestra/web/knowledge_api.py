@@ -124,13 +124,15 @@ class FileUploadHandler(UploadBody, ApiHandler):
     api_path_params = BASE_ID
     api_doc = {"post": op(
         "Upload a file as a source", tags=TAGS, body_content_type="multipart/form-data",
-        body={"type": "object", "required": ["file"], "properties": {
+        # Other fields are ignored; a name with control characters (tab aside) is a malformed form.
+        body={"type": "object", "required": ["file"],
+              "propertyNames": {"pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"}, "properties": {
             "file": {"type": "string", "format": "binary",
                      "contentMediaType": "application/octet-stream",
                      "description": "The file (%s), at most %d bytes."
                      % (", ".join(FILE_TYPES), MAX_FILE)},
-            "title": {"type": "string", "description": "The source's title (at most 200 "
-                      "characters); the file's name when blank."}}},
+            "title": {"type": "string", "maxLength": 200,
+                      "description": "The source's title; the file's name when blank."}}},
         body_example={"file": "Orchestra reads this file.", "title": "Notes"},
         description="Stores the file's text as a source of the base (kind `file`) and "
         "starts indexing it (status `indexing`, then `ready`). A file whose text cannot be "

@@ -181,8 +181,8 @@ class FetchHandler(WebApiHandler):
         "the page needs scripts). `actions`, `screenshot` and `pdf` need the browser. "
         "`maxAgeSeconds` > 0 answers from a successful fetch of the same URL and options "
         "made that recently (`fromCache`). Every attempt is stored in the history.",
-        body_example={"url": "https://example.org/", "render": "auto",
-                      "screenshot": "viewport", "maxAgeSeconds": 3600},
+        body_example={"url": "https://example.org/", "render": "static",
+                      "maxAgeSeconds": 3600},
         responses={200: ("The page.", out.PAGE), 400: REFUSED})}
 
     async def post(self):

@@ -18,7 +18,7 @@ from orchestra.services.web.crawl import compile_patterns
 from orchestra.services.tools.registry import json_schema
 from orchestra.services.web.errors import WebError
 from orchestra.web import web_api_schemas as out
-from orchestra.web.apidoc import op, param
+from orchestra.web.apidoc import media, op, param
 from orchestra.web.base import ApiError, ApiHandler
 from orchestra.web.bodies import LimitedBody
 
@@ -135,6 +135,8 @@ PAGING = (param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, 
                 "How many to list."),
           param("offset", {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
                 "How many to skip."))
+# media() names one content type: PNG, the more common (PDFs are application/pdf).
+PNG = media("image/png", {"type": "string", "contentMediaType": "image/png"})
 REFUSED = ("Invalid input (`fields` names each key's problems), a body that is not a JSON "
            "object, or a page that cannot be read: `code` says why, and the attempt is in "
            "the history.", out.REFUSED)
@@ -246,7 +248,8 @@ class FileHandler(WebApiHandler):
         description="The screenshot or PDF itself, not JSON: `Content-Type: image/png` for "
         "a `.png`, `application/pdf` for a `.pdf`, served inline. Any other name, or a file "
         "deleted with its fetch, is a 404 (JSON).",
-        responses={200: ("The file's bytes (image/png or application/pdf).", None)},
+        responses={200: ("The file's bytes: image/png for a .png, application/pdf for a "
+                         ".pdf.", PNG)},
         errors=(404,))}
 
     async def get(self, name):

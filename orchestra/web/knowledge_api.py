@@ -124,10 +124,11 @@ class FileUploadHandler(UploadBody, ApiHandler):
     api_path_params = BASE_ID
     api_doc = {"post": op(
         "Upload a file as a source", tags=TAGS, body_content_type="multipart/form-data",
-        # Other fields are ignored; a name with control characters (tab aside) is a malformed form.
+        # Other fields are ignored; an empty name or control characters (tab aside) in one
+        # make the form malformed (400).
         body={"type": "object", "required": ["file"],
-              "propertyNames": {"pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"}, "properties": {
-            "file": {"type": "string", "format": "binary",
+              "propertyNames": {"pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]+$"}, "properties": {
+            "file": {"type": "string", "format": "binary", "minLength": 1,
                      "contentMediaType": "application/octet-stream",
                      "description": "The file (%s), at most %d bytes."
                      % (", ".join(FILE_TYPES), MAX_FILE)},

@@ -2,19 +2,17 @@
 
 The client's message types are the ones ws.py dispatches (`ws.HANDLERS`, each with the
 marshmallow schema that validates its `data`); the server's are `ws_schemas.SERVER_FRAMES`.
-apispec's marshmallow converter turns the schemas into JSON Schema; nested schemas become
-`#/components/schemas/...` references, as in the OpenAPI document.
+orchestra.schema_json turns the schemas into JSON Schema (apispec's converter); nested
+schemas become `#/components/schemas/...` references, as in the OpenAPI document.
 """
 
 import copy
 import functools
 
 import tornado.web
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin, resolver
-from apispec.ext.marshmallow.common import make_schema_key
 
 from orchestra import __version__
+from orchestra.schema_json import SchemaConverter
 from orchestra.web import ws
 from orchestra.web import ws_schemas as wss
 from orchestra.web.apidoc import op
@@ -114,27 +112,6 @@ def ref(*parts):
     return {"$ref": "#/" + "/".join(parts)}
 
 
-class SchemaConverter:
-    """marshmallow schemas -> JSON Schema, nested ones shared as components."""
-
-    def __init__(self):
-        self.plugin = MarshmallowPlugin()
-        self.spec = APISpec(title="ws", version="1", openapi_version="3.1.0",
-                            plugins=[self.plugin])
-
-    def __call__(self, schema):
-        cls = schema if isinstance(schema, type) else type(schema)
-        refs = self.plugin.converter.refs  # the schemas registered so far, nested ones too
-        name = refs.get(make_schema_key(cls()))
-        if name is None:
-            name = resolver(cls)
-            self.spec.components.schema(name, schema=cls)
-        return ref("components", "schemas", name)
-
-    def schemas(self):
-        return self.spec.to_dict()["components"]["schemas"]
-
-
 def envelope(type, data, required):
     return {"type": "object", "additionalProperties": False, "required": list(required),
             "properties": {"type": {"const": type}, "data": data,
@@ -150,7 +127,7 @@ def _document():
         what, replies = CLIENT_TYPES[type]
         messages[name] = {
             "name": type, "title": type, "summary": what,
-            "payload": envelope(type, convert(schema), ["type"]),
+            "payload": envelope(type, convert.ref(schema), ["type"]),
             "examples": [{"payload": {"type": type, "data": EXAMPLES[type], "id": 1}}]}
         operations[name] = {
             "action": "receive", "channel": ref("channels", CHANNEL), "title": type,
@@ -162,7 +139,7 @@ def _document():
     for type, (schema, what) in wss.SERVER_FRAMES.items():
         name = key("server", type)
         messages[name] = {"name": type, "title": type, "summary": what,
-                          "payload": envelope(type, convert(schema), ["type", "data"])}
+                          "payload": envelope(type, convert.ref(schema), ["type", "data"])}
         operations[name] = {"action": "send", "channel": ref("channels", CHANNEL),
                             "title": type, "summary": what,
                             "messages": [ref("channels", CHANNEL, "messages", name)]}

@@ -380,14 +380,16 @@ class MetricsFrameSchema(Schema):
         "percent": _nullable(fields.Float),
         "perCore": _always(fields.List, fields.Float()),
         "count": _nullable(fields.Integer)}, name="MetricsCpu"))
-    memory = _always(fields.Nested, _figures("MetricsMemory", "total", "used", "available", "percent"))
+    memory = _always(fields.Nested, _figures("MetricsMemory", "total", "used", "available",
+                                             "percent"))
     swap = _always(fields.Nested, _figures("MetricsSwap", "total", "used", "percent"))
     disk = _always(fields.Nested, Schema.from_dict({
         "path": _always(fields.String),
         **{name: _nullable(fields.Float) for name in (
             "total", "used", "free", "percent", "readBytesPerSec", "writeBytesPerSec")}},
         name="MetricsDisk"))
-    network = _always(fields.Nested, _figures("MetricsNetwork", "sentBytesPerSec", "recvBytesPerSec"))
+    network = _always(fields.Nested, _figures("MetricsNetwork", "sentBytesPerSec",
+                                              "recvBytesPerSec"))
     load_average = _nullable(fields.List, fields.Float(), data_key="loadAverage",
                              metadata={"description": "1, 5 and 15 minutes."})
     processes = _nullable(fields.Integer)

@@ -64,7 +64,8 @@ async def test_the_page_lists_every_operation_and_try_it_uses_the_session(open_p
     assert "authorization" not in headers and headers["x-xsrftoken"]
     listed = (await fetch("/api/templates")).json()["items"]
     assert [(t["name"], t["body"]) for t in listed] == [("Haiku", body["body"])]
-    response = page.locator(create + " .live-responses-table tr.response .response-col_description pre")
+    response = page.locator(create + " .live-responses-table tr.response"
+                            " .response-col_description pre")
     assert json.loads(await response.first.inner_text())["name"] == "Haiku"
     assert page_errors(page) == []
 

@@ -202,7 +202,14 @@ async def test_each_example_is_answered_over_a_real_socket(ws_connect, app, fetc
         pass
     stopped = await socket.ask("chat:stop", examples["chat:stop"], "chat:stop", replied)
     assert stopped["type"] == "chat:message" and stopped["data"]["status"] == "incomplete"
+    # Refusals are error frames of the documented shape (validated as they arrive).
+    for raw, code in (("{not json", "invalid_json"), ('{"type": "nope"}', "unknown_type"),
+                      ('{"type": "chat:history", "data": {}}', "invalid_fields")):
+        socket.conn.write_message(raw)
+        while (frame := await socket.next())["type"] != "error":
+            pass
+        assert frame["data"]["code"] == code
     assert {"connected", "pong", "chat:message", "chat:streaming", "chat:page",
             "chat:settings", "chat:history", "monitoring:subscribed", "task:subscribed",
-            "crawl:subscribed", "knowledge:subscribed"} <= socket.seen
+            "crawl:subscribed", "knowledge:subscribed", "error"} <= socket.seen
     assert set(examples) == set(ws.HANDLERS)

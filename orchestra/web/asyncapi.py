@@ -195,7 +195,7 @@ class AsyncApiDocument(ApiHandler):
         description="An AsyncAPI 3.0.0 document describing `/ws`: every message type a "
                     "client may send (its `data` schema and an example) and every frame the "
                     "server sends, how to authenticate, and the close codes.",
-        tags=("Documentation",),
+        tags=("API description",), operation_id="getAsyncApiDocument",
         responses={200: ("The AsyncAPI document.", {"type": "object", "required": [
             "asyncapi", "info", "channels", "operations", "components"]})})}
 

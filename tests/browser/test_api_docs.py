@@ -8,6 +8,7 @@ import urllib.parse
 import pytest
 
 from tests.browser.conftest import page_errors
+from tests.browser.test_pages_browser import PHONE, fits
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
@@ -77,3 +78,13 @@ async def test_the_page_and_the_documents_need_a_login(open_page, fetch):
     for path in ("/api/openapi.json", "/api/asyncapi.json"):
         r = await fetch(path, token=False)
         assert r.code == 401, path
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_page_fits_a_phone(open_page):
+    page = await open_page("/api/docs")
+    await page.set_viewport_size(PHONE)
+    await page.locator(".opblock").first.wait_for()
+    size = await fits(page)
+    assert size["scroll"] <= size["client"] and size["body"] <= size["client"], size
+    assert page_errors(page) == []

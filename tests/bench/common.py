@@ -1,8 +1,16 @@
-"""What the benchmark scripts share: waiting for a server they started to answer."""
+"""What the benchmark scripts share: waiting for a server they started to answer, and
+stand-ins for LM Studio's completions (a recorded stream replayed, tokens at a model's pace)."""
 
+import argparse
 import asyncio
+import json
+import time
 
 import tornado.httpclient
+import tornado.httpserver
+import tornado.iostream
+import tornado.routing
+import tornado.web
 
 
 async def wait_for_url(url, tries=400, pause=0.05):
@@ -15,3 +23,105 @@ async def wait_for_url(url, tries=400, pause=0.05):
         except OSError:
             await asyncio.sleep(pause)
     raise SystemExit("%s did not start" % url)
+
+
+# -- stand-ins for LM Studio's completions -------------------------------------------------
+#
+# Run as `python -m tests.bench.common replay FILE --port P` or `... paced --port P`: chat
+# completions are answered as below, every other path by the fake LM Studio (models, load).
+
+MODEL = "qwen2.5-7b-instruct"
+
+
+def sse_frame(content=None, finish_reason=None, usage=None):
+    """One chat.completion.chunk frame as LM Studio writes it (compact JSON, blank line)."""
+    choices = [] if usage else [{"index": 0, "delta": {} if content is None else
+                                 {"content": content}, "logprobs": None,
+                                 "finish_reason": finish_reason}]
+    payload = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0,
+               "model": MODEL, "system_fingerprint": MODEL, "choices": choices}
+    if usage:
+        payload["usage"] = usage
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+class ReplayHandler(tornado.web.RequestHandler):
+    """Answers every completion with one recorded SSE stream, written at once: the reader,
+    not this server, is what limits the rate."""
+
+    def initialize(self, recording):
+        self.recording = recording
+
+    def post(self):
+        self.set_header("Content-Type", "text/event-stream")
+        self.write(self.recording)
+
+
+class PacedHandler(tornado.web.RequestHandler):
+    """Streams `tokens` tokens, one every `interval` seconds on a fixed schedule; each token's
+    text is " <time.monotonic_ns() when it was written>" (the clock every process shares)."""
+
+    def initialize(self, tokens, interval):
+        self.tokens = tokens
+        self.interval = interval
+        self.gone = False
+
+    def on_connection_close(self):
+        self.gone = True
+
+    async def post(self):
+        self.set_header("Content-Type", "text/event-stream")
+        await self.flush()
+        start = time.monotonic()
+        for index in range(self.tokens):
+            delay = start + index * self.interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.gone:
+                return
+            self.write(sse_frame(" %d" % time.monotonic_ns()))
+            try:
+                await self.flush()
+            except tornado.iostream.StreamClosedError:
+                return
+        self.write(sse_frame(finish_reason="stop"))
+        self.write(sse_frame(usage={"prompt_tokens": 1, "completion_tokens": self.tokens,
+                                    "total_tokens": self.tokens + 1}))
+        self.write(b"data: [DONE]\n\n")
+
+
+def upstream_router(handler, **kwargs):
+    """Chat completions to `handler`, everything else to a fake LM Studio."""
+    from tests.fakes.lmstudio import FakeLMStudio
+    from tests.fakes.lmstudio_handlers import make_app
+
+    completions = tornado.web.Application([("/v1/chat/completions", handler, kwargs)])
+    return tornado.routing.RuleRouter([
+        (tornado.routing.PathMatches("/v1/chat/completions"), completions),
+        (tornado.routing.AnyMatches(), make_app(FakeLMStudio())),
+    ])
+
+
+async def serve_upstream(args):
+    if args.mode == "replay":
+        with open(args.recording, "rb") as f:
+            router = upstream_router(ReplayHandler, recording=f.read())
+    else:
+        router = upstream_router(PacedHandler, tokens=args.tokens, interval=args.interval)
+    server = tornado.httpserver.HTTPServer(router)
+    server.listen(args.port, "127.0.0.1")
+    await asyncio.Event().wait()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="LM Studio stand-in for the benchmarks")
+    parser.add_argument("mode", choices=["replay", "paced"])
+    parser.add_argument("recording", nargs="?", help="replay: the SSE bytes to answer")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tokens", type=int, default=300, help="paced: tokens per answer")
+    parser.add_argument("--interval", type=float, default=0.01, help="paced: seconds")
+    asyncio.run(serve_upstream(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,7 +25,7 @@ direct read falls behind the pace (its p50 over 10 ms: the machine, not the rela
 measured), or when a target is missed.
 
     python -m tests.bench.bench_ws_relay [--chunks 20000] [--rounds 5] [--ttft-rounds 40]
-        [--tokens 300] [--streams-many 200]
+        [--tokens 500] [--streams-many 200]
 """
 
 import argparse
@@ -209,12 +209,16 @@ async def paced_direct(client):
     return tokens
 
 
-async def paced_relayed(port):
-    """The same through /ws, on a connection of its own."""
+async def connect(port):
     conn = await tornado.websocket.websocket_connect(
         "ws://127.0.0.1:%d/ws?token=%s" % (port, TOKEN))
+    await conn.read_message()  # connected
+    return conn
+
+
+async def paced_relayed(conn):
+    """The same through /ws, on a connection of its own (closed at the end)."""
     try:
-        await conn.read_message()  # connected
         conn.write_message(json.dumps({"type": "chat:send", "data": {"message": "go",
                                                                      "model": MODEL}}))
         tokens = []
@@ -280,13 +284,14 @@ async def paced(args, workdir):
         await wait_for_url(upstream_url + "/v1/models")
         await wait_for_url("http://127.0.0.1:%d/login" % port)
         await paced_direct(client)  # warm up both ways
-        await paced_relayed(port)
+        await paced_relayed(await connect(port))
         for count in (1, args.streams_many):
             cpu = cpu_seconds(processes)
             direct = await asyncio.gather(*(paced_direct(client) for _ in range(count)))
             direct_cpu = cpu_seconds(processes, cpu)
+            conns = await asyncio.gather(*(connect(port) for _ in range(count)))
             cpu = cpu_seconds(processes)
-            relayed = await asyncio.gather(*(paced_relayed(port) for _ in range(count)))
+            relayed = await asyncio.gather(*(paced_relayed(conn) for conn in conns))
             relayed_cpu = cpu_seconds(processes, cpu)
             results[count] = (delays(direct, args, failures, "direct, %d" % count),
                               delays(relayed, args, failures, "through /ws, %d" % count),
@@ -341,7 +346,7 @@ def main(argv=None):
     parser.add_argument("--chunks", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ttft-rounds", type=int, default=40)
-    parser.add_argument("--tokens", type=int, default=300, help="tokens per paced answer")
+    parser.add_argument("--tokens", type=int, default=500, help="tokens per paced answer")
     parser.add_argument("--streams-many", type=int, default=200)
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="orchestra-bench-")

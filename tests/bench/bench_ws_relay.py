@@ -1,16 +1,31 @@
-"""Relay overhead of /ws: chunks/s and time to first chunk, through Orchestra vs from the fake.
+"""Relay overhead of /ws: what Orchestra adds between LM Studio's stream and a /ws client.
 
-Starts the fake LM Studio (streaming every answer as fast as it can) and `orchestra serve`
-as subprocesses. Each round reads one long answer directly from the fake (with
-LMStudioClient, as the server does) and one through /ws (chat:send, counting the chunks in
-the chat:streaming frames until done), alternating. Then many more requests, each stopped
-after its first chunk, measure the time to the first chunk both ways; the difference of the
-medians is what the relay adds (storing the user's message, building the prompt, relaying).
+Two cases, each with LM Studio's stand-in and `orchestra serve` as subprocesses:
 
-Prints both rates (best of the rounds), their ratio, the time-to-first-chunk medians, the
-CPU time per chunk of each process, and how many rows the answers wrote.
+Coalesced (full speed). The fake LM Studio streams every answer as fast as it can. Each round
+reads one long answer directly (LMStudioClient, as the server does) and one through /ws
+(chat:send, chunks counted in the chat:streaming frames until done), alternating; chunks
+that reach the server in one read go out in one frame, so this is a throughput figure, not
+a per-token one. Then many answers, each stopped after its first chunk, measure the time to
+the first chunk both ways; the difference of the medians is what the relay adds (storing
+the user's message, building the prompt, relaying).
+
+Paced (a model's pace). The stand-in (`tests.bench.common paced`) sends one token every
+10 ms, each token's text being its send time on the clock all processes share. A token's
+delay is its receipt here minus that time: read directly by --streams-many concurrent
+LMStudioClient streams (the ceiling), then through /ws by as many connections each sending
+chat:send. Only tokens sent while every stream was running count (after the last stream's
+first token, before the first stream's last token: no conversation being created or answer
+stored meanwhile). The added delay per token is the relayed percentile minus the direct
+one, for 1 stream (target p50 < 1 ms) and for --streams-many (target p99 < 2 ms).
+
+Exits 1 when a result is impossible (a chunk or token lost, duplicated or received before
+it was sent, the streams not running together, /ws faster than the direct read), when the
+direct read falls behind the pace (its p50 over 10 ms: the machine, not the relay, is
+measured), or when a target is missed.
 
     python -m tests.bench.bench_ws_relay [--chunks 20000] [--rounds 5] [--ttft-rounds 40]
+        [--tokens 500] [--streams-many 200]
 """
 
 import argparse
@@ -38,11 +53,19 @@ logger = logging.getLogger(__name__)
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOKEN = "bench-token"
 MODEL = "qwen2.5-7b-instruct"
+INTERVAL = 0.01  # seconds between two tokens of a paced answer
 
 
 def spawn(*args):
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def serve(workdir, upstream_url):
+    port = int(unused_url().rsplit(":", 1)[1])
+    server = spawn("-m", "orchestra.cli", "serve", "--port", str(port), "--data-dir", workdir,
+                   "--lmstudio-url", upstream_url, "--token", TOKEN)
+    return server, port
 
 
 async def direct(client, first_only=False):
@@ -91,13 +114,11 @@ async def relayed(conn, first_only=False):
     return chunks, elapsed, first, frames
 
 
-async def run(args, workdir):
+async def coalesced(args, workdir):
     fake_url = unused_url()
     fake = spawn("-m", "tests.fakes.lmstudio", "--port", fake_url.rsplit(":", 1)[1],
                  "--chunks", str(args.chunks))
-    port = int(unused_url().rsplit(":", 1)[1])
-    server = spawn("-m", "orchestra.cli", "serve", "--port", str(port), "--data-dir", workdir,
-                   "--lmstudio-url", fake_url, "--token", TOKEN)
+    server, port = serve(workdir, fake_url)
     client = LMStudioClient(fake_url)
     try:
         await wait_for_url(fake_url)
@@ -136,22 +157,22 @@ async def run(args, workdir):
         fake.wait(10)
     rows = sqlite3.connect(os.path.join(workdir, "orchestra.db")).execute(
         "SELECT role, COUNT(*) FROM chat_messages GROUP BY role").fetchall()
-    print(f"frames per answer via /ws:  median {statistics.median(frame_counts):,.0f} "
+    print(f"coalesced frames per answer via /ws: median {statistics.median(frame_counts):,.0f} "
           f"for {args.chunks} chunks (chunks read together go out in one frame)")
     for name, values in cpu.items():
         print(f"CPU per chunk, {name + ':':<16} {statistics.median(values) * 1e6:.1f} us")
     return direct_rates, relay_rates, direct_ttft, relay_ttft, dict(rows)
 
 
-def report(args, direct_rates, relay_rates, direct_ttft, relay_ttft, rows):
+def report_coalesced(args, direct_rates, relay_rates, direct_ttft, relay_ttft, rows):
     best_direct, best_relay = max(direct_rates), max(relay_rates)
     ratio = best_relay / best_direct
     median_ratio = statistics.median(relay_rates) / statistics.median(direct_rates)
     added = (statistics.median(relay_ttft) - statistics.median(direct_ttft)) * 1000.0
     print(f"chunks per answer:          {args.chunks}")
-    print(f"direct from the fake:       {best_direct:,.0f} chunks/s (best of {args.rounds})")
-    print(f"through /ws:                {best_relay:,.0f} chunks/s (best of {args.rounds})")
-    print(f"ratio:                      {ratio:.3f} (target >= 0.80; "
+    print(f"coalesced, direct:          {best_direct:,.0f} chunks/s (best of {args.rounds})")
+    print(f"coalesced, through /ws:     {best_relay:,.0f} chunks/s (best of {args.rounds})")
+    print(f"coalesced ratio:            {ratio:.3f} (target >= 0.80; "
           f"ratio of medians {median_ratio:.3f})")
     print(f"time to first chunk:        direct {statistics.median(direct_ttft) * 1000:.2f} ms, "
           f"through /ws {statistics.median(relay_ttft) * 1000:.2f} ms "
@@ -160,7 +181,164 @@ def report(args, direct_rates, relay_rates, direct_ttft, relay_ttft, rows):
     answers = rows.get("assistant", 0)
     print(f"rows written:               {answers} answers, {rows.get('user', 0)} user messages "
           f"(one row per answer, written when it ends)")
-    return ratio, added
+    failures = []
+    if ratio > 1.05 or added < -0.5:
+        failures.append("impossible: the relay beat the direct read (ratio %.3f, %+.2f ms)"
+                        % (ratio, added))
+    if ratio < 0.80:
+        failures.append("coalesced ratio %.3f (target >= 0.80)" % ratio)
+    if added >= 5.0:
+        failures.append("added time to first chunk %.2f ms (target < 5)" % added)
+    return failures
+
+
+# -- paced -----------------------------------------------------------------------------------
+
+def sent_times(text):
+    """The send times (ns) a paced chunk carries: " <ns>" per token."""
+    return [int(word) for word in text.split()]
+
+
+async def paced_direct(client):
+    """[(sent ns, received ns)] of one paced answer read with LMStudioClient."""
+    tokens = []
+    async for chunk in client.stream_completion([{"role": "user", "content": "go"}],
+                                                model=MODEL):
+        received = time.monotonic_ns()
+        tokens += [(sent, received) for sent in sent_times(chunk)]
+    return tokens
+
+
+async def connect(port):
+    conn = await tornado.websocket.websocket_connect(
+        "ws://127.0.0.1:%d/ws?token=%s" % (port, TOKEN))
+    await conn.read_message()  # connected
+    return conn
+
+
+async def paced_relayed(conn):
+    """The same through /ws, on a connection of its own (closed at the end)."""
+    try:
+        conn.write_message(json.dumps({"type": "chat:send", "data": {"message": "go",
+                                                                     "model": MODEL}}))
+        tokens = []
+        while True:
+            raw = await conn.read_message()
+            received = time.monotonic_ns()
+            if raw is None:
+                raise SystemExit("the server closed a /ws connection")
+            frame = json.loads(raw)
+            if frame["type"] == "chat:streaming":
+                tokens += [(sent, received) for sent in sent_times(frame["data"]["chunk"])]
+                if frame["data"]["done"]:
+                    return tokens
+            elif frame["type"] == "error":
+                raise SystemExit("error from the server: %s" % frame["data"])
+    finally:
+        conn.close()
+
+
+def delays(streams, args, failures, what):
+    """Delays (ms) of the tokens sent while every stream was running."""
+    for tokens in streams:
+        sent = [s for s, _ in tokens]
+        if len(tokens) != args.tokens or sent != sorted(set(sent)):
+            failures.append("%s: a stream brought %d tokens, not %d in order"
+                            % (what, len(tokens), args.tokens))
+            return []
+        if any(r < s for s, r in tokens):
+            failures.append("impossible: %s: a token received before it was sent" % what)
+            return []
+    start = max(tokens[0][0] for tokens in streams)
+    end = min(tokens[-1][0] for tokens in streams)
+    if (end - start) / 1e9 < args.tokens * INTERVAL / 3:
+        failures.append("%s: the %d streams ran together for %.2f s only"
+                        % (what, len(streams), max(end - start, 0) / 1e9))
+        return []
+    return [(r - s) / 1e6 for tokens in streams for s, r in tokens if start <= s <= end]
+
+
+def cpu_seconds(processes, since=None):
+    """CPU seconds (user + system) of each process, or used since `since`."""
+    now = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
+    return now if since is None else {name: now[name] - since[name] for name in now}
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100.0))]
+
+
+async def paced(args, workdir):
+    """{streams: (direct delays, relayed delays)}, and the failures seen."""
+    upstream_url = unused_url()
+    upstream = spawn("-m", "tests.bench.common", "paced", "--port",
+                     upstream_url.rsplit(":", 1)[1], "--tokens", str(args.tokens),
+                     "--interval", str(INTERVAL))
+    server, port = serve(workdir, upstream_url)
+    client = LMStudioClient(upstream_url)
+    processes = {"upstream": psutil.Process(upstream.pid), "server": psutil.Process(server.pid),
+                 "reader": psutil.Process()}
+    results, failures = {}, []
+    try:
+        await wait_for_url(upstream_url + "/v1/models")
+        await wait_for_url("http://127.0.0.1:%d/login" % port)
+        await paced_direct(client)  # warm up both ways
+        await paced_relayed(await connect(port))
+        for count in (1, args.streams_many):
+            cpu = cpu_seconds(processes)
+            direct = await asyncio.gather(*(paced_direct(client) for _ in range(count)))
+            direct_cpu = cpu_seconds(processes, cpu)
+            conns = await asyncio.gather(*(connect(port) for _ in range(count)))
+            cpu = cpu_seconds(processes)
+            relayed = await asyncio.gather(*(paced_relayed(conn) for conn in conns))
+            relayed_cpu = cpu_seconds(processes, cpu)
+            results[count] = (delays(direct, args, failures, "direct, %d" % count),
+                              delays(relayed, args, failures, "through /ws, %d" % count),
+                              direct_cpu, relayed_cpu)
+    finally:
+        await client.close()
+        server.terminate()
+        upstream.terminate()
+        server.wait(10)
+        upstream.wait(10)
+    return results, failures
+
+
+def report_paced(args, results):
+    print(f"paced: one token every {INTERVAL * 1000:g} ms, {args.tokens} per answer; delay "
+          f"per token, send to receipt (ms)")
+    failures = []
+    for count, (direct, relayed, direct_cpu, relayed_cpu) in results.items():
+        seconds = args.tokens * INTERVAL
+        print(f"  {count:>3} stream(s), CPU used over the ~{seconds:g} s of each way (s): "
+              + "; ".join(f"{name} {direct_cpu[name]:.2f} direct, {relayed_cpu[name]:.2f} "
+                          f"through /ws" for name in direct_cpu))
+        if not direct or not relayed:
+            continue
+        d50, d99 = percentile(direct, 50), percentile(direct, 99)
+        r50, r99 = percentile(relayed, 50), percentile(relayed, 99)
+        print(f"  {count:>3} stream(s), direct:      p50 {d50:.3f}  p99 {d99:.3f}  "
+              f"({len(direct)} tokens)")
+        print(f"  {count:>3} stream(s), through /ws: p50 {r50:.3f}  p99 {r99:.3f}  "
+              f"({len(relayed)} tokens)")
+        target = ("p50", r50 - d50, 1.0) if count == 1 else ("p99", r99 - d99, 2.0)
+        print(f"  {count:>3} stream(s), added:       p50 {r50 - d50:+.3f}  p99 {r99 - d99:+.3f}"
+              f"  (target {target[0]} < {target[2]:g} ms)")
+        # With one stream nothing is short of CPU, so the relay (a direct read plus more) cannot
+        # be faster; with many, the direct read parses every stream in this one process,
+        # which the relay spreads over two, so it can.
+        if count == 1 and r50 < d50 - 0.1:
+            failures.append("impossible: 1 stream through /ws faster than direct")
+        # A ceiling that falls behind the pace measures the machine, not the relay.
+        if d50 >= INTERVAL * 1000.0:
+            failures.append("%d stream(s): the direct read fell behind the pace (p50 %.1f ms):"
+                            " this machine cannot carry them, the figure means nothing"
+                            % (count, d50))
+        if target[1] >= target[2]:
+            failures.append("%d stream(s): added %s %.3f ms (target < %g)"
+                            % (count, target[0], target[1], target[2]))
+    return failures
 
 
 def main(argv=None):
@@ -168,13 +346,23 @@ def main(argv=None):
     parser.add_argument("--chunks", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--ttft-rounds", type=int, default=40)
+    parser.add_argument("--tokens", type=int, default=500, help="tokens per paced answer")
+    parser.add_argument("--streams-many", type=int, default=200)
     args = parser.parse_args(argv)
     workdir = tempfile.mkdtemp(prefix="orchestra-bench-")
     try:
-        results = asyncio.run(run(args, workdir))
+        os.mkdir(os.path.join(workdir, "coalesced"))
+        os.mkdir(os.path.join(workdir, "paced"))
+        results = asyncio.run(coalesced(args, os.path.join(workdir, "coalesced")))
+        failures = report_coalesced(args, *results)
+        results, paced_failures = asyncio.run(paced(args, os.path.join(workdir, "paced")))
+        failures += report_paced(args, results) + paced_failures
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    report(args, *results)
+    for failure in failures:
+        print("FAILED: " + failure)
+    if failures:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -222,3 +222,23 @@ def test_sse_parser_handles_split_and_crlf_frames():
         reader.on_data(data[i:i + 7])
     assert list(reader.queue) == ["he", "llo"]
     assert (reader.model, reader.finish_reason, reader.saw_done) == ("m", "stop", True)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_many_streams_at_once_each_get_a_connection(fake_lmstudio, io_loop):
+    # Each stream holds its connection to the end; a stream waiting for one longer than the
+    # connect timeout used to fail as a timeout (the 65th chat answered at once).
+    client = LMStudioClient(fake_lmstudio.url, connect_timeout=0.3)
+    try:
+        fake_lmstudio.default_answer = "a b c d e"
+        fake_lmstudio.chunk_delay = 0.1  # each answer lasts 0.5 s, longer than the timeout
+        await client.list_models()
+
+        async def answer():
+            return [chunk async for chunk in client.stream_completion(user("hi"))]
+
+        answers = await asyncio.gather(*(answer() for _ in range(80)))
+    finally:
+        await client.close()
+    assert answers == [["a", " b", " c", " d", " e"]] * 80
+    assert fake_lmstudio.completed == 80

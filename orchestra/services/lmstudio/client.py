@@ -18,6 +18,8 @@ from .embeddings import EmbeddingsMixin
 
 logger = logging.getLogger(__name__)
 
+MAX_CONNECTIONS = 1024  # requests in flight at once, streams included
+
 #: requests about models answer quickly; a load may take minutes
 LIST_TIMEOUT = 30.0
 
@@ -81,8 +83,13 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
     @property
     def _http(self):
         # Created on first use so that it binds to the IOLoop that actually runs the requests.
+        # Every answer being streamed holds its connection to the end, and Tornado fails a
+        # request that waits for one longer than its connect timeout (as "did not answer within
+        # 600 seconds"): with 64, the 65th chat answered at once failed after 5 s. The server
+        # queues what it cannot run in parallel itself.
         if self._http_client is None:
-            self._http_client = AbortableHTTPClient(force_instance=True, max_clients=64)
+            self._http_client = AbortableHTTPClient(force_instance=True,
+                                                    max_clients=MAX_CONNECTIONS)
         return self._http_client
 
     @property

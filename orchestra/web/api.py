@@ -7,6 +7,7 @@ the same description the form pages read.
 
 import logging
 
+import marshmallow
 import tornado.web
 
 from orchestra import entities
@@ -67,12 +68,27 @@ class CollectionHandler(ResourceMixin, ApiHandler):
         if query:
             rows, total = await self.search(query, limit, offset)
         else:
-            filters = {column: self.get_query_argument(arg, None)
-                       for arg, column in self.resource.filters}
+            filters = self.filter_arguments()
             rows = await self.store.list(limit=limit, offset=offset, **filters)
             total = await self.store.count(**filters)
         self.write_json({"items": self.resource.dump(rows, many=True), "total": total,
                          "limit": limit, "offset": offset})
+
+    def filter_arguments(self):
+        """{column: value} of the entity's list filters in the query; a filter on a number
+        (an id) is read by its schema field, so `?conversationId=` beyond any id is a 400."""
+        fields, filters = self.resource.create_schema().fields, {}
+        for arg, column in self.resource.filters:
+            raw = self.get_query_argument(arg, None)
+            field = fields.get(column)
+            if raw is not None and isinstance(field, marshmallow.fields.Integer):
+                try:
+                    raw = field.deserialize(raw)
+                except marshmallow.ValidationError as e:
+                    raise ApiError(400, "%s: %s" % (arg, " ".join(e.messages)),
+                                   fields={arg: e.messages})
+            filters[column] = raw
+        return filters
 
     async def search(self, query, limit, offset):
         if self.resource.search is None:
@@ -98,7 +114,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
     """GET, PATCH and DELETE one row by id."""
 
     async def fetch_row(self, id):
-        row = await self.store.get(int(id))
+        row = await self.store.get(self.path_id(id, self.resource.singular))
         if row is None:
             raise self.not_found(id)
         return row
@@ -111,7 +127,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
         data = self.load_input(self.resource.update_schema())
         await self.check_parent(data)
         await self.resource.check(self.settings, "update", old, data)
-        row = await self.store.update(int(id), self.resource.to_row(data, self.settings, old))
+        row = await self.store.update(old["id"], self.resource.to_row(data, self.settings, old))
         if row is None:
             raise self.not_found(id)
         if self.resource.after_update:
@@ -121,7 +137,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
     async def delete(self, id):
         row = await self.fetch_row(id)
         await self.resource.check(self.settings, "delete", row)
-        if not await self.store.delete(int(id)):
+        if not await self.store.delete(row["id"]):
             raise self.not_found(id)
         self.set_status(204)
         self.finish()

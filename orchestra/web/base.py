@@ -19,12 +19,14 @@ import tornado.log
 import tornado.web
 from marshmallow import ValidationError
 
-from orchestra.db import DatabaseError, IntegrityError
+from orchestra import schemas
+from orchestra.db import DatabaseError, IntegrityError, OutOfRange
 from orchestra.services import lmstudio
 
 # Most specific first: what each domain failure means to an HTTP client.
 ERROR_STATUS = (
     (IntegrityError, 409),
+    (OutOfRange, 400),
     (DatabaseError, 503),
     (lmstudio.LMStudioUnavailable, 503),
     (lmstudio.LMStudioTimeout, 504),
@@ -182,6 +184,14 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
 
     def get_current_user(self):
         return self.authenticate()
+
+    def path_id(self, raw, thing):
+        """The row id a URL names; 404 "No <thing> with id N." for one that no row can have
+        (0, or beyond what the databases store), before any query is made with it."""
+        id = schemas.parse_id(raw)
+        if id is None:
+            raise ApiError(404, "No %s with id %s." % (thing, raw))
+        return id
 
     def check_xsrf_cookie(self):
         # Tornado checks XSRF before prepare(): without a login, say that (401), not "XSRF".

@@ -34,7 +34,7 @@ class EntityPage(LimitedBody, BaseHandler):
         return self.reverse_url("%s-%s" % (self.entity.name, page), *args)
 
     async def row_or_404(self, id):
-        row = await self.store.get(int(id))
+        row = await self.store.get(self.path_id(id, self.entity.singular))
         if row is None:
             raise tornado.web.HTTPError(404, "No %s with id %s." % (self.entity.singular, id))
         return row

@@ -15,7 +15,7 @@ import tornado.web
 import tornado.websocket
 from marshmallow import ValidationError
 
-from orchestra.db import DatabaseError
+from orchestra.db import DatabaseError, OutOfRange
 from orchestra.services.chat import ChatError
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.web import ws_schemas as wss
@@ -159,6 +159,8 @@ async def dispatch(socket, raw):
     except LMStudioError as e:
         socket.send_error_frame(error_code(e), e.message, frame.type, frame.id,
                                 extra=error_details(e))
+    except OutOfRange as e:  # the schemas refuse these first; this is the net under them
+        socket.send_error_frame("invalid_fields", str(e), frame.type, frame.id)
     except DatabaseError as e:
         logger.warning("database error on %s: %s", frame.type, e)
         socket.send_error_frame("database_error", "The database is not available: %s" % e,

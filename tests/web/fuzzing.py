@@ -48,7 +48,8 @@ def well_typed(field, depth):
     if isinstance(field, fields.List):
         return st.lists(value_for(field.inner, depth + 1), max_size=4)
     if isinstance(field, (fields.Integer,)):
-        return st.one_of(st.sampled_from(EDGE_INTS), st.integers(-3, 10**6))
+        return st.one_of(st.sampled_from(EDGE_INTS), st.integers(-3, 10**6),
+                         st.integers(1, 3))  # ids that may exist
     if isinstance(field, fields.Float):
         return st.one_of(st.sampled_from(EDGE_FLOATS + EDGE_INTS), st.floats())
     if isinstance(field, fields.Boolean):

@@ -58,7 +58,8 @@ def well_typed(field, depth):
         return st.dictionaries(st.text(max_size=8), json_values, max_size=3)
     if isinstance(field, fields.String):
         low, high = lengths(field)
-        over = [] if high is None else ["x" * (high + 1)]
+        # At the limit (in 4-byte characters too, for VARCHAR columns) and just past it.
+        over = [] if high is None else ["x" * (high + 1), "x" * high, "\U0001F600" * high]
         return st.one_of(st.text(max_size=30), st.sampled_from(
             over + ["", "   ", "http://127.0.0.1:9/x",
                     "2026-01-01T00:00:00Z", "text", "url", "jsonl", "pending", "low"]))

@@ -8,7 +8,7 @@ import asyncio
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestra.services.web.errors import CODES as WEB_CODES
@@ -169,7 +169,7 @@ def test_every_frame_is_answered_or_refused_and_a_refusal_changes_nothing(socket
         await stores.knowledge_bases.create({"name": "kb", "description": ""})
     io_loop.run_sync(seed)
 
-    @FUZZ.__class__(FUZZ, max_examples=400)
+    @settings(FUZZ, max_examples=400)
     @given(frame=frames())
     def run(frame):
         socket(*frame)

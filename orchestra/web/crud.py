@@ -85,7 +85,8 @@ class ListPage(EntityPage):
         filters = {name: self.get_query_argument(name, None) or None
                    for name in self.entity.filters}
         try:
-            offset = max(0, int(self.get_query_argument("offset", "0")))
+            # Past the last row the page is empty; past 10^9 SQLite could not even bind it.
+            offset = min(max(0, int(self.get_query_argument("offset", "0"))), 10**9)
         except ValueError:
             offset = 0
         rows = await self.store.list(limit=PAGE_SIZE, offset=offset, **filters)

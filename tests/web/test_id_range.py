@@ -223,3 +223,12 @@ async def test_the_database_refuses_an_id_it_cannot_store_as_out_of_range(app):
         else:
             await db.query("SELECT id FROM model_benchmarks WHERE id = %s + %s", MAX_ID, 1)
     assert await app.settings["stores"].templates.count() == 0  # and it still answers
+
+
+@pytest.mark.gen_test
+async def test_a_list_page_far_past_its_last_row_is_empty(fetch):
+    for path in ("/templates", "/workflows", "/accounts", "/knowledge-bases"):
+        r = await fetch("%s?offset=%d" % (path, HUGE))
+        assert r.code == 200, (path, r.code)
+    r = await fetch("/api/templates?offset=%d" % HUGE)
+    assert r.code == 400 and "offset" in r.json()["fields"]

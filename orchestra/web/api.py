@@ -69,8 +69,7 @@ class CollectionHandler(ResourceMixin, ApiHandler):
         else:
             filters = {column: self.get_query_argument(arg, None)
                        for arg, column in self.resource.filters}
-            rows = await self.store.list(limit=limit, offset=offset, **filters)
-            total = await self.store.count(**filters)
+            rows, total = await self.store.page(limit=limit, offset=offset, **filters)
         self.write_json({"items": self.resource.dump(rows, many=True), "total": total,
                          "limit": limit, "offset": offset})
 

@@ -10,8 +10,8 @@ before timing):
 
   app   `orchestra serve` as a user starts it (its access log on stderr included):
         `GET /api/templates?limit=20` with `Authorization: Bearer <token>`: auth, the
-        query arguments, the store's list and count on the database's worker threads,
-        the entity's marshmallow dump, JSON; 20 rows and the total;
+        query arguments, the store's page (the 20 rows and the total, one trip to a
+        reader thread), the entity's marshmallow dump, JSON;
   bare  the ceiling: one Tornado `RequestHandler` that compares the same header with
         `hmac.compare_digest` and lists the same 20 rows (`SELECT * ... ORDER BY id DESC
         LIMIT 20` on one sqlite3 connection, on the IOLoop), written with `json.dumps`.
@@ -27,8 +27,10 @@ than wall time.
 
 Checks: every answer 200 with a Content-Length; the first body of each server holds 20
 items (the app's also `total` = `--rows`); every later body equals that first one.
-Ratio = app / bare requests/s (target >= 0.5). Exit status 1 when a check fails, the target
-is missed, or a result is impossible: the app faster than its ceiling (ratio > 1.1).
+Ratio = app / bare requests/s (target >= 0.5); beside it the best rounds' ratio and the
+ratio of server CPU per request (bare / app), the steadier figure on a shared machine. Exit
+status 1 when a check fails, the target is missed, or a result is impossible: the app faster
+than its ceiling (either ratio > 1.1).
 """
 
 import argparse
@@ -221,13 +223,15 @@ def report(results, args):
             name, spread([r["rps"] for r in rs], "%.0f"),
             spread([r["cpu_us"] for r in rs], "%.0f")))
     rps = {n: statistics.median(r["rps"] for r in results[n]) for n in results}
+    best = {n: max(r["rps"] for r in results[n]) for n in results}
     cpu = {n: statistics.median(r["cpu_us"] for r in results[n]) for n in results}
     ratio = rps["app"] / rps["bare"]
     cpu_ratio = cpu["bare"] / cpu["app"]
-    print("ratio app/bare: %.2f requests/s (target >= %.1f); %.2f by server CPU per request"
-          % (ratio, TARGET, cpu_ratio))
+    print("ratio app/bare: %.2f requests/s (target >= %.1f); %.2f best round against best "
+          "round; %.2f by server CPU per request" % (ratio, TARGET, best["app"] / best["bare"],
+                                                    cpu_ratio))
     ok = True
-    if ratio > 1.1:
+    if ratio > 1.1 or cpu_ratio > 1.1:
         print("IMPOSSIBLE: the app answered faster than its ceiling")
         ok = False
     elif ratio < TARGET:

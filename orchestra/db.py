@@ -36,6 +36,10 @@ SQLITE_FILE_MODE = 0o600
 # A connection idle for longer than this is pinged (and re-opened) before use: MySQL drops
 # idle connections after wait_timeout, and a request should not fail because of it.
 MAX_IDLE_SECONDS = 60.0
+# SQLite reader threads. Two let a long read (a knowledge search) not hold up the others;
+# more only contend for the GIL: four cost about a fifth more CPU per listed page than one
+# or two (tests/bench/bench_crud.py), for no more pages per second.
+READERS = 2
 
 
 class DatabaseError(Exception):
@@ -370,7 +374,7 @@ class Database:
     """The asynchronous face of the data layer: every call runs on a worker thread.
 
     Each worker thread keeps its own Connection. SQLite gets a single worker, so there is
-    one writer and no lock contention, and `workers` reader threads, each with a read-only
+    one writer and no lock contention, and `readers` reader threads, each with a read-only
     connection, for `query`, `get` and `read`: in WAL mode readers neither wait for the
     writer nor block it. A read starts after every write awaited before it has committed
     (the writer autocommits, or commits its transaction, before its future resolves), and
@@ -379,13 +383,13 @@ class Database:
     that do both, and `read` is `run`.
     """
 
-    def __init__(self, url, workers=4):
+    def __init__(self, url, workers=4, readers=READERS):
         self.url = url
         self.dialect, options = parse_url(url)
         self.workers = 1 if self.dialect == "sqlite" else workers
         # An in-memory database is private to its connection: readers would see another one.
         path = options.get("path", "")
-        self.readers = (workers if self.dialect == "sqlite" and path != ":memory:"
+        self.readers = (readers if self.dialect == "sqlite" and path != ":memory:"
                         and not path.startswith("file:") else 0)
         self._local = threading.local()
         self._connections = []

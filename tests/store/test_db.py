@@ -102,7 +102,7 @@ async def test_database_runs_calls_on_worker_threads(url):
 
 @pytest.mark.gen_test
 async def test_sqlite_reads_run_on_read_only_connections_beside_the_writer(tmp_path):
-    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"), workers=3)
+    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"), readers=3)
     database.connect()
     await database.execute(DDL["sqlite"])
     assert database.readers == 3
@@ -115,6 +115,28 @@ async def test_sqlite_reads_run_on_read_only_connections_beside_the_writer(tmp_p
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         await database.read(lambda c: c.execute("INSERT INTO notes (body) VALUES (%s)", "x"))
     assert await database.query("SELECT * FROM notes") == []
+    database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_slow_sqlite_read_holds_up_neither_writes_nor_other_reads(tmp_path):
+    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"))
+    database.connect()
+    await database.execute(DDL["sqlite"])
+    started, release = threading.Event(), threading.Event()
+
+    def slow(c):
+        rows = c.query("SELECT * FROM notes")
+        started.set()
+        release.wait(30)
+        return rows
+
+    reading = database.read(slow)
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+    await database.execute("INSERT INTO notes (body) VALUES (%s)", "written")
+    assert [r.body for r in await database.query("SELECT body FROM notes")] == ["written"]
+    release.set()
+    assert await reading == []
     database.close()
 
 

@@ -8,7 +8,7 @@ Two servers, each its own process on 127.0.0.1, on the same SQLite file (WAL) in
 temporary data directory holding `--rows` templates (created through `POST /api/templates`
 before timing):
 
-  app   `orchestra serve` as a user starts it (its access log on stderr included):
+  app   `orchestra serve` as a user starts it (its access log written to a file):
         `GET /api/templates?limit=20` with `Authorization: Bearer <token>`: auth, the
         query arguments, the store's page (the 20 rows and the total, one trip to a
         reader thread), the entity's marshmallow dump, JSON;
@@ -38,6 +38,7 @@ import asyncio
 import hmac
 import json
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -176,21 +177,41 @@ def start_bare(port, db_path, token):
     return proc
 
 
+def start_app(data_dir, port):
+    """`orchestra serve` on `port`; (process, token). Its log goes to a file: read through a
+    pipe by this process, the client, it would cost the client CPU for the app only."""
+    from tests.servers import DEAD_SERVER, ORCHESTRA, ROOT, clean_env
+    log = open(os.path.join(data_dir, "serve.log"), "w")
+    proc = subprocess.Popen(ORCHESTRA + ["serve", "--port", str(port), "--data-dir", data_dir,
+                                         "--lmstudio-url", DEAD_SERVER],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
+                            env=clean_env())
+    log.close()
+    for line in proc.stdout:
+        found = re.search(r"/\?token=(\S+)", line)
+        if found:
+            return proc, found.group(1)
+    proc.wait()
+    with open(os.path.join(data_dir, "serve.log")) as f:
+        raise Failure("orchestra serve did not start (status %s):\n%s"
+                      % (proc.returncode, f.read()[-3000:]))
+
+
 def spread(values, fmt):
     return "%s (%s-%s)" % (fmt % statistics.median(values), fmt % min(values), fmt % max(values))
 
 
 async def main(args):
-    from tests.servers import Server, free_port
+    from tests.servers import free_port
     data_dir = tempfile.mkdtemp(prefix="orchestra-bench-crud-")
     app = bare = None
     try:
-        app = Server(data_dir)
-        token = app.token
-        await seed(app.port, token, args.rows)
+        app_port = free_port()
+        app, token = start_app(data_dir, app_port)
+        await seed(app_port, token, args.rows)
         bare_port = free_port()
         bare = start_bare(bare_port, os.path.join(data_dir, "orchestra.db"), token)
-        servers = {"app": {"port": app.port, "pid": app.proc.pid},
+        servers = {"app": {"port": app_port, "pid": app.pid},
                    "bare": {"port": bare_port, "pid": bare.pid}}
         for name, server in servers.items():
             await load(server["port"], token, WARMUP, args.connections)
@@ -209,6 +230,7 @@ async def main(args):
             bare.wait()
         if app is not None:
             app.kill()
+            app.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
     return results
 

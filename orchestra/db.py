@@ -2,7 +2,9 @@
 
 `Connection` is synchronous and lives in one thread. `Database` is what the rest of the
 application uses: it owns a thread pool, gives each worker thread its own Connection and
-runs every call there, so a query never blocks the IOLoop.
+runs every call there, so a query never blocks the IOLoop. On SQLite, reads (`query`, `get`,
+`read`) go to a second pool of read-only connections, which WAL lets run beside the one
+writer and each other.
 
 SQL is always written with `%s` placeholders (pymysql's style); for SQLite they are
 translated to `?`, and `%%` to `%`.
@@ -36,6 +38,10 @@ SQLITE_FILE_MODE = 0o600
 # A connection idle for longer than this is pinged (and re-opened) before use: MySQL drops
 # idle connections after wait_timeout, and a request should not fail because of it.
 MAX_IDLE_SECONDS = 60.0
+# SQLite reader threads. Two let a long read (a knowledge search) not hold up the others;
+# more only contend for the GIL: four cost about a fifth more CPU per listed page than one
+# or two (tests/bench/bench_crud.py), for no more pages per second.
+READERS = 2
 
 
 class DatabaseError(Exception):
@@ -134,9 +140,10 @@ def _redact(url):
 class Connection:
     """One synchronous connection with torndb's surface plus transactions."""
 
-    def __init__(self, url, create_database=False):
+    def __init__(self, url, create_database=False, read_only=False):
         self.url = url
         self.dialect, self.options = parse_url(url)
+        self.read_only = read_only
         self._db = None
         self._last_use = 0.0
         self._tx_depth = 0
@@ -163,6 +170,10 @@ class Connection:
             db.execute("PRAGMA busy_timeout=30000")
             _set_wal(db)
             db.execute("PRAGMA foreign_keys=ON")
+            if self.read_only:
+                # A write sent to a reader by mistake fails loudly instead of competing
+                # with the writer for the lock.
+                db.execute("PRAGMA query_only=ON")
         except sqlite3.Error as e:
             raise DatabaseError("cannot open SQLite database %s: %s" % (self.options["path"], e))
         return db
@@ -378,28 +389,41 @@ class Database:
     """The asynchronous face of the data layer: every call runs on a worker thread.
 
     Each worker thread keeps its own Connection. SQLite gets a single worker, so there is
-    one writer and no lock contention; MySQL gets `workers` threads.
+    one writer and no lock contention, and `readers` reader threads, each with a read-only
+    connection, for `query`, `get` and `read`: in WAL mode readers neither wait for the
+    writer nor block it. A read starts after every write awaited before it has committed
+    (the writer autocommits, or commits its transaction, before its future resolves), and
+    each statement reads a fresh snapshot, so a request sees what it wrote. Transactions,
+    migrations and anything given to `run` stay on the writer. MySQL gets `workers` threads
+    that do both, and `read` is `run`.
     """
 
-    def __init__(self, url, workers=4):
+    def __init__(self, url, workers=4, readers=READERS):
         self.url = url
-        self.dialect, _ = parse_url(url)
+        self.dialect, options = parse_url(url)
         self.workers = 1 if self.dialect == "sqlite" else workers
+        # An in-memory database is private to its connection: readers would see another one.
+        path = options.get("path", "")
+        self.readers = (readers if self.dialect == "sqlite" and path != ":memory:"
+                        and not path.startswith("file:") else 0)
         self._local = threading.local()
         self._connections = []
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.workers, thread_name_prefix="orchestra-db")
+        self._read_executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.readers, thread_name_prefix="orchestra-db-read") \
+            if self.readers else None
 
     def connect(self):
         """Open one connection now so a bad URL or a server that is down fails loudly at start
         (and a MySQL database that does not exist yet is created, when the user may)."""
         return self._executor.submit(self._connection, True).result()
 
-    def _connection(self, create_database=False):
+    def _connection(self, create_database=False, read_only=False):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = Connection(self.url, create_database=create_database)
+            conn = Connection(self.url, create_database=create_database, read_only=read_only)
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -408,20 +432,32 @@ class Database:
     def _call(self, fn, *args):
         return fn(self._connection(), *args)
 
+    def _call_read(self, fn, *args):
+        return fn(self._connection(read_only=True), *args)
+
     def run(self, fn, *args):
-        """Run fn(connection, *args) on a worker thread; await the result."""
+        """Run fn(connection, *args) on a worker thread (the writer, on SQLite); await the
+        result."""
         return tornado.ioloop.IOLoop.current().run_in_executor(
             self._executor, self._call, fn, *args)
+
+    def read(self, fn, *args):
+        """Run fn(connection, *args), which only reads, on a reader thread (on SQLite; on a
+        worker for MySQL); await the result. It sees every write awaited before the call."""
+        if self._read_executor is None:
+            return self.run(fn, *args)
+        return tornado.ioloop.IOLoop.current().run_in_executor(
+            self._read_executor, self._call_read, fn, *args)
 
     def run_sync(self, fn, *args):
         """For command-line use outside an IOLoop."""
         return self._executor.submit(self._call, fn, *args).result()
 
     def query(self, sql, *args):
-        return self.run(lambda c: c.query(sql, *args))
+        return self.read(lambda c: c.query(sql, *args))
 
     def get(self, sql, *args):
-        return self.run(lambda c: c.get(sql, *args))
+        return self.read(lambda c: c.get(sql, *args))
 
     def execute(self, sql, *args):
         return self.run(lambda c: c.execute(sql, *args))
@@ -435,6 +471,8 @@ class Database:
     def close(self):
         """Finish queued calls, then close every connection."""
         self._executor.shutdown(wait=True)
+        if self._read_executor is not None:
+            self._read_executor.shutdown(wait=True)
         with self._lock:
             for conn in self._connections:
                 conn.close()

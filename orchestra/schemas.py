@@ -7,7 +7,7 @@ Unknown fields are refused and every string has a bounded length.
 
 import datetime
 
-from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, pre_load,
+from marshmallow import (RAISE, Schema, ValidationError, fields, missing, post_load, pre_load,
                          validate, validates_schema)
 
 from orchestra.services.orchestrator_plan import KINDS, plan_problems
@@ -82,6 +82,10 @@ class Boolean(fields.Boolean):
         return None if value is None else bool(value)
 
 
+# Field types whose dump of a value of this type is that value unchanged.
+_PLAIN = {fields.String: str, fields.Integer: int}
+
+
 class Base(Schema):
     class Meta:
         unknown = RAISE
@@ -89,6 +93,50 @@ class Base(Schema):
 
     id = fields.Integer(dump_only=True)
     created_at = UTCDateTime(data_key="createdAt", dump_only=True)
+
+    def _serialize(self, obj, *, many=False):
+        # marshmallow's own loop (hooks stay its), less its generic lookup of each value,
+        # which was half the time of dumping a page of rows: rows are dicts, so a value is
+        # row[attr], then an attribute of the row, as marshmallow falls back to. A str for
+        # a String field, an int for an Integer one, is written as it is (what their
+        # _serialize returns for those).
+        if type(self).get_attribute is not Schema.get_attribute:
+            return super()._serialize(obj, many=many)
+        plan = self.__dict__.get("_dump_plan")
+        if plan is None:
+            plan = self._dump_plan = [
+                (name, field.attribute or name,
+                 name if field.data_key is None else field.data_key, field,
+                 field._CHECK_ATTRIBUTE and "." not in (field.attribute or name),
+                 _PLAIN.get(type(field)) if not getattr(field, "as_string", False) else None)
+                for name, field in self.dump_fields.items()]
+        if many and obj is not None:
+            return [self._dump_row(plan, item) if isinstance(item, dict)
+                    else super(Base, self)._serialize(item) for item in obj]
+        if not isinstance(obj, dict):
+            return super()._serialize(obj, many=many)
+        return self._dump_row(plan, obj)
+
+    def _dump_row(self, plan, obj):
+        ret = self.dict_class()
+        for name, attr, key, field, direct, plain in plan:
+            if direct:
+                try:
+                    value = obj[attr]
+                except KeyError:
+                    value = getattr(obj, attr, missing)
+                if value is missing:
+                    default = field.dump_default
+                    value = default() if callable(default) else default
+                    if value is missing:
+                        continue
+                if type(value) is not plain:
+                    value = field._serialize(value, name, obj)
+            else:
+                value = field.serialize(name, obj, accessor=self.get_attribute)
+            if value is not missing:
+                ret[key] = value
+        return ret
 
     @pre_load
     def _strip_strings(self, data, **kwargs):

@@ -13,6 +13,8 @@ class TableStore:
 
     Writes run inside one transaction on a worker thread (`_create`, `_update`, `_delete`
     take a Connection), so a subclass that also writes child rows keeps them consistent.
+    Reads (`_list`, `_count`, `_get`: override those, not the coroutines, to add to a row)
+    run on a read-only connection where the database has them.
     """
 
     table = None
@@ -27,19 +29,31 @@ class TableStore:
     # -- reads -----------------------------------------------------------------------------
 
     async def list(self, limit=50, offset=0, **filters):
-        where, args = self._where(filters)
-        rows = await self.db.query(
-            "SELECT * FROM %s%s ORDER BY %s LIMIT %%s OFFSET %%s"
-            % (self.table, where, self.order_by), *args, int(limit), int(offset))
-        return [self.decode(r) for r in rows]
+        return await self.db.read(self._list, int(limit), int(offset), filters)
 
     async def count(self, **filters):
+        return await self.db.read(self._count, filters)
+
+    async def page(self, limit=50, offset=0, **filters):
+        """(rows, total): a page of `list` and the `count` of all, in one trip to a worker
+        thread (each trip costs the IOLoop about as much as the queries themselves)."""
+        return await self.db.read(self._page, int(limit), int(offset), filters)
+
+    def _list(self, conn, limit, offset, filters):
         where, args = self._where(filters)
-        row = await self.db.get("SELECT COUNT(*) AS n FROM %s%s" % (self.table, where), *args)
-        return int(row.n)
+        rows = conn.query("SELECT * FROM %s%s ORDER BY %s LIMIT %%s OFFSET %%s"
+                          % (self.table, where, self.order_by), *args, limit, offset)
+        return [self.decode(r) for r in rows]
+
+    def _count(self, conn, filters):
+        where, args = self._where(filters)
+        return int(conn.get("SELECT COUNT(*) AS n FROM %s%s" % (self.table, where), *args).n)
+
+    def _page(self, conn, limit, offset, filters):
+        return self._list(conn, limit, offset, filters), self._count(conn, filters)
 
     async def get(self, id):
-        return await self.db.run(self._get, id)
+        return await self.db.read(self._get, id)
 
     def _get(self, conn, id):
         return self.decode(conn.get("SELECT * FROM %s WHERE id = %%s" % self.table, id))

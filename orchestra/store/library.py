@@ -30,11 +30,8 @@ class WorkflowStore(TableStore):
             row["steps"] = self._steps(conn, id)
         return row
 
-    async def list(self, limit=50, offset=0, **filters):
-        rows = await super().list(limit, offset, **filters)
-        return await self.db.run(self._attach_steps, rows)
-
-    def _attach_steps(self, conn, rows):
+    def _list(self, conn, limit, offset, filters):
+        rows = super()._list(conn, limit, offset, filters)
         for row in rows:
             row["steps"] = self._steps(conn, row.id)
         return rows

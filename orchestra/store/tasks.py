@@ -26,12 +26,12 @@ class TaskStore(TableStore):
             row["subtasks"] = SubtaskStore.rows_of(conn, id)
         return row
 
-    async def list(self, limit=50, offset=0, **filters):
+    def _list(self, conn, limit, offset, filters):
         """Tasks, newest first, each with its subtask counts (for progress bars)."""
-        rows = await super().list(limit, offset, **filters)
+        rows = super()._list(conn, limit, offset, filters)
         if rows:
             ids = [r.id for r in rows]
-            counts = await self.db.query(
+            counts = conn.query(
                 "SELECT task_id, COUNT(*) AS total, SUM(CASE WHEN status IN"
                 " ('completed', 'needs_review', 'skipped') THEN 1 ELSE 0 END) AS done FROM subtasks"
                 " WHERE task_id IN (%s) GROUP BY task_id" % ", ".join(["%s"] * len(ids)), *ids)

@@ -74,19 +74,18 @@ class CollectionHandler(ResourceMixin, ApiHandler):
             rows, total = await self.search(query, limit, offset)
         else:
             filters = self.filter_arguments()
-            rows = await self.store.list(limit=limit, offset=offset, **filters)
-            total = await self.store.count(**filters)
+            rows, total = await self.store.page(limit=limit, offset=offset, **filters)
         self.write_json({"items": self.resource.dump(rows, many=True), "total": total,
                          "limit": limit, "offset": offset})
 
     def filter_arguments(self):
         """{column: value} of the entity's list filters in the query; a filter on a number
         (an id) is read by its schema field, so `?conversationId=` beyond any id is a 400."""
-        fields, filters = self.resource.create_schema().fields, {}
+        filters = {}
         for arg, column in self.resource.filters:
             raw = self.get_query_argument(arg, None)
-            field = fields.get(column)
-            if raw is not None and isinstance(field, marshmallow.fields.Integer):
+            field = self.resource.create_schema().fields.get(column) if raw is not None else None
+            if isinstance(field, marshmallow.fields.Integer):
                 try:
                     raw = field.deserialize(raw)
                 except marshmallow.ValidationError as e:

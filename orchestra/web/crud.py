@@ -89,8 +89,7 @@ class ListPage(EntityPage):
             offset = min(max(0, int(self.get_query_argument("offset", "0"))), 10**9)
         except ValueError:
             offset = 0
-        rows = await self.store.list(limit=PAGE_SIZE, offset=offset, **filters)
-        total = await self.store.count(**filters)
+        rows, total = await self.store.page(limit=PAGE_SIZE, offset=offset, **filters)
         extra = await self.entity.list_context(self)
         self.render_template(self.entity.list_template, entity=self.entity,
                              items=self.entity.dump(rows, many=True), total=total,

@@ -1,6 +1,8 @@
 """The torndb-style data layer on SQLite and, when configured, MySQL/MariaDB."""
 
+import asyncio
 import concurrent.futures
+import sqlite3
 import threading
 
 import pytest
@@ -95,6 +97,91 @@ async def test_database_runs_calls_on_worker_threads(url):
     names = await database.run(lambda c: threading.current_thread().name)
     assert names.startswith("orchestra-db") and names != threading.current_thread().name
     assert (await database.query("SELECT 1 AS one"))[0].one == 1
+    database.close()
+
+
+@pytest.mark.gen_test
+async def test_sqlite_reads_run_on_read_only_connections_beside_the_writer(tmp_path):
+    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"), readers=3)
+    database.connect()
+    await database.execute(DDL["sqlite"])
+    assert database.readers == 3
+    def thread(c):
+        return threading.current_thread().name
+
+    assert (await database.read(thread)).startswith("orchestra-db-read")
+    assert not (await database.run(thread)).startswith("orchestra-db-read")
+    # A write sent to a reader is refused there, not run beside the writer's.
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await database.read(lambda c: c.execute("INSERT INTO notes (body) VALUES (%s)", "x"))
+    assert await database.query("SELECT * FROM notes") == []
+    database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_slow_sqlite_read_holds_up_neither_writes_nor_other_reads(tmp_path):
+    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"))
+    database.connect()
+    await database.execute(DDL["sqlite"])
+    started, release = threading.Event(), threading.Event()
+
+    def slow(c):
+        rows = c.query("SELECT * FROM notes")
+        started.set()
+        release.wait(30)
+        return rows
+
+    reading = database.read(slow)
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+    await database.execute("INSERT INTO notes (body) VALUES (%s)", "written")
+    assert [r.body for r in await database.query("SELECT body FROM notes")] == ["written"]
+    release.set()
+    assert await reading == []
+    database.close()
+
+
+def test_an_in_memory_sqlite_database_has_no_readers():
+    database = dblib.Database("sqlite:///:memory:")
+    assert database.readers == 0
+    database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_read_sees_every_write_awaited_before_it(url, conn):
+    """Read-your-writes: each writer reads its own row back at once, while the others write,
+    on the readers (SQLite) or the workers (MySQL)."""
+    database = dblib.Database(url, workers=4)
+
+    async def write_then_read(i):
+        id = await database.execute("INSERT INTO notes (body, n) VALUES (%s, %s)", "r%d" % i, i)
+        row = await database.get("SELECT n FROM notes WHERE id = %s", id)
+        assert row is not None and row.n == i
+        await database.execute_rowcount("UPDATE notes SET n = %s WHERE id = %s", -i, id)
+        assert (await database.get("SELECT n FROM notes WHERE id = %s", id)).n == -i
+        count = await database.get("SELECT COUNT(*) AS n FROM notes WHERE body = %s", "r%d" % i)
+        return count.n
+
+    assert await asyncio.gather(*(write_then_read(i) for i in range(1, 41))) == [1] * 40
+    database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_read_never_sees_a_transaction_before_it_commits(url, conn):
+    database = dblib.Database(url, workers=4)
+    inside, release = threading.Event(), threading.Event()
+
+    def write(c):
+        with c.transaction():
+            c.execute("INSERT INTO notes (body) VALUES (%s)", "pending")
+            inside.set()
+            release.wait(30)
+
+    writing = database.run(write)
+    await asyncio.get_running_loop().run_in_executor(None, inside.wait, 30)
+    assert await database.query("SELECT * FROM notes") == []
+    release.set()
+    await writing
+    assert [r.body for r in await database.query("SELECT body FROM notes")] == ["pending"]
     database.close()
 
 

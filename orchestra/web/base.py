@@ -77,7 +77,7 @@ def parse_json(raw):
 def redact_uri(uri):
     """The request URI with the value of any `token` query argument replaced by ***."""
     path, sep, query = uri.partition("?")
-    if not sep:
+    if "token" not in query and "%" not in query:  # the common case, without parsing
         return uri
     pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
     return path + "?" + "&".join(

@@ -10,6 +10,7 @@ import logging
 import tornado.web
 
 from orchestra import entities
+from orchestra.web.apidoc import op, param
 from orchestra.web.base import ApiError, ApiHandler
 from orchestra.web.bodies import LimitedBody
 
@@ -60,6 +61,10 @@ class ResourceMixin(LimitedBody):
 class CollectionHandler(ResourceMixin, ApiHandler):
     """GET: a page of rows, newest first. POST: create one (201 with the stored row)."""
 
+    @classmethod
+    def api_doc_for(cls, kwargs):
+        return collection_doc(kwargs["resource"]) if "resource" in kwargs else None
+
     async def get(self):
         limit = self.int_argument("limit", 50, 1, MAX_PAGE)
         offset = self.int_argument("offset", 0, 0, 10**9)
@@ -97,6 +102,12 @@ class CollectionHandler(ResourceMixin, ApiHandler):
 class ItemHandler(ResourceMixin, ApiHandler):
     """GET, PATCH and DELETE one row by id."""
 
+    api_path_params = (("id", "The record's id."),)
+
+    @classmethod
+    def api_doc_for(cls, kwargs):
+        return item_doc(kwargs["resource"]) if "resource" in kwargs else None
+
     async def fetch_row(self, id):
         row = await self.store.get(int(id))
         if row is None:
@@ -125,6 +136,145 @@ class ItemHandler(ResourceMixin, ApiHandler):
             raise self.not_found(id)
         self.set_status(204)
         self.finish()
+
+
+# -- the description of these calls, for /api/openapi.json ------------------------------------
+
+MAX_ID = 2**63 - 1
+
+# A body each create call accepts (tests load each one with the entity's schema).
+EXAMPLES = {
+    "templates": {"name": "Summary", "category": "writing",
+                  "body": "Summarise {{text}} in three sentences."},
+    "workflows": {"name": "Review", "description": "Summarise, then list open questions.",
+                  "steps": [{"name": "summary", "templateId": 1, "variables": {"text": "..."}},
+                            {"name": "questions", "prompt": "List the open questions."}]},
+    "instructions": {"name": "Tone", "content": "Answer briefly and cite your sources.",
+                     "active": True, "position": 0},
+    "knowledge-bases": {"name": "Handbook", "description": "The team handbook."},
+    "knowledge-sources": {"knowledgeBaseId": 1, "kind": "text", "title": "Brewing",
+                          "content": "# Green tea\n\nSteep it at 80 degrees for two minutes."},
+    "accounts": {"service": "github", "name": "Work", "username": "octocat",
+                 "secret": "ghp_example"},
+    "conversations": {"title": "Trip planning", "model": None, "temperature": 0.7,
+                      "knowledgeBaseIds": [1]},
+    "messages": {"conversationId": 1, "role": "user", "content": "What is Tornado?"},
+    "tasks": {"title": "Compare two articles", "description": "Summarise both, then "
+              "compare them.", "priority": "medium", "checkAnswers": True},
+    "subtasks": {"taskId": 1, "title": "Summarise the first article", "kind": "summarize",
+                 "dependsOn": []},
+    "model-benchmarks": {"model": "qwen2.5-7b-instruct", "prompt": "Say hello.",
+                         "ttftMs": 120.5, "tokensPerSecond": 42.0, "totalMs": 900.0,
+                         "tokensGenerated": 30},
+    "model-versions": {"model": "qwen2.5-7b-instruct", "version": "1.1",
+                       "baseModel": "qwen2.5-7b-instruct", "notes": "Tuned on the handbook.",
+                       "metrics": {"loss": 0.42}},
+    "training-datasets": {"name": "Handbook Q&A", "format": "jsonl",
+                          "content": '{"prompt": "Q?", "completion": "A."}\n'},
+    "training-jobs": {"datasetId": 1, "baseModel": "qwen2.5-7b-instruct",
+                      "params": {"epochs": 3}},
+}
+
+
+def tag_of(entity):
+    return " ".join(w.capitalize() for w in entity.name.split("-"))
+
+
+def camel_name(words):
+    return "".join(w.capitalize() for w in words.replace("-", " ").split())
+
+
+def filter_param(arg, column):
+    if column.endswith("_id"):
+        return param(arg, {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                     "Only the rows of this %s." % column[:-3].replace("_", " "))
+    return param(arg, {"type": "string"}, "Only the rows whose %s is this." % arg)
+
+
+def owned_note(entity):
+    if not entity.owned:
+        return ""
+    owners = {}
+    for key, owner in entity.owned.items():
+        owners.setdefault(owner, []).append("`%s`" % key)
+    return " Read-only here (a request that sets one answers 400 naming it): " + "; ".join(
+        "%s (%s sets them)" % (", ".join(keys), owner) for owner, keys in owners.items()) + "."
+
+
+def read_only_note(entity, action):
+    if entity.written_by and action in entity.written_by:
+        return " These records are read-only here: this call answers 405; %s." % (
+            entity.written_by[action])
+    return ""
+
+
+def collection_doc(name):
+    """The description of GET and POST /api/<name> (orchestra.web.apidoc)."""
+    entity = entities.get(name)
+    tag, schema = tag_of(entity), entity.create_schema
+    query = [param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
+                             "default": 50}, "How many rows at most."),
+             param("offset", {"type": "integer", "minimum": 0, "maximum": 10**9,
+                              "default": 0}, "How many rows to skip.")]
+    if entity.search:
+        query.append(param("q", {"type": "string", "maxLength": 200},
+                           "Search words (case-insensitive for ASCII; `%`, `_` and `!` "
+                           "match themselves); the other filters are then ignored.",
+                           example="tea"))
+    query += [filter_param(arg, column) for arg, column in entity.filters]
+    page = {"type": "object", "required": ["items", "total", "limit", "offset"],
+            "properties": {"items": {"type": "array", "items": schema},
+                           "total": {"type": "integer", "minimum": 0,
+                                     "description": "How many rows match in all."},
+                           "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
+    writable = not (entity.written_by and "create" in entity.written_by)
+    return {
+        "get": op("List %s" % entity.name.replace("-", " "),
+                  description="A page of rows, newest first." + (
+                      "" if entity.search else " `q` is not supported here (400)."),
+                  tags=(tag,), query=query, responses={200: ("A page of rows.", page)},
+                  errors=(400,), operation_id="list" + camel_name(entity.name)),
+        "post": op("Create a %s" % entity.singular,
+                   description="Validated by the entity's schema (unknown keys refused); "
+                               "answers 201 with the stored row and its `Location`."
+                               + owned_note(entity) + read_only_note(entity, "create"),
+                   tags=(tag,), body=entity.create_schema, body_example=EXAMPLES.get(name),
+                   responses={201: ("The stored row.", schema)} if writable else {},
+                   errors=(400, 409) + (() if writable else (405,)),
+                   operation_id="create" + camel_name(entity.singular)),
+    }
+
+
+def item_doc(name):
+    """The description of GET, PATCH and DELETE /api/<name>/{id}."""
+    entity = entities.get(name)
+    tag, schema, singular = tag_of(entity), entity.create_schema, camel_name(entity.singular)
+    updatable = not (entity.written_by and "update" in entity.written_by)
+    deletable = not (entity.written_by and "delete" in entity.written_by)
+    return {
+        "get": op("Get a %s" % entity.singular, tags=(tag,),
+                  responses={200: ("The row.", schema)}, errors=(404,),
+                  operation_id="get" + singular),
+        "patch": op("Change a %s" % entity.singular,
+                    description="Only the keys given change; each is validated as on "
+                                "create." + owned_note(entity)
+                                + read_only_note(entity, "update"),
+                    tags=(tag,), body=entity.update_schema,
+                    body_example=first_keys(EXAMPLES.get(name)),
+                    responses={200: ("The row as stored now.", schema)} if updatable else {},
+                    errors=(400, 404, 409) + (() if updatable else (405,)),
+                    operation_id="update" + singular),
+        "delete": op("Delete a %s" % entity.singular,
+                     description="Answers 204 with no body." + read_only_note(entity, "delete"),
+                     tags=(tag,), responses={204: ("Deleted.", None)} if deletable else {},
+                     errors=(404, 409) + (() if deletable else (405,)),
+                     operation_id="delete" + singular),
+    }
+
+
+def first_keys(example, count=1):
+    """A PATCH example: the first key of the create example."""
+    return dict(list(example.items())[:count]) if example else None
 
 
 def crud_routes(name):

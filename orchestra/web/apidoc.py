@@ -14,7 +14,7 @@ into JSON Schema by apispec's marshmallow plugin) or as plain JSON Schema dicts.
 
 def op(summary, *, description=None, tags=(), query=(), body=None, body_required=True,
        body_example=None, responses=None, errors=(), public=False,
-       body_content_type="application/json"):
+       body_content_type="application/json", operation_id=None):
     """One operation.
 
     summary: one line for people. description: more, Markdown.
@@ -27,14 +27,39 @@ def op(summary, *, description=None, tags=(), query=(), body=None, body_required
         409, ...). 401 is added to every operation that is not `public`; 413 to every
         operation with a body.
     public: answered without the token (the login's session check).
+    operation_id: the operation's id in the document; by default the method and the path
+        ("post", "/api/tasks/{id}/{action}" -> "postTasksByIdAction").
+
+    A response's schema may also be `media(content_type, schema)` for a body that is not
+    JSON (a file, a page). 400 and 413 are added to every operation with a body (malformed
+    or oversized), 403 to unsafe methods that are not public (the XSRF check of cookie
+    sessions).
     """
     return {"summary": summary, "description": description, "tags": tuple(tags),
             "query": tuple(query), "body": body, "body_required": body_required,
             "body_example": body_example, "body_content_type": body_content_type,
-            "responses": dict(responses or {}), "errors": tuple(errors), "public": public}
+            "responses": dict(responses or {}), "errors": tuple(errors), "public": public,
+            "operation_id": operation_id}
 
 
 def param(name, schema, description, required=False, example=None):
     """A query parameter: `schema` is a JSON Schema dict ({"type": "integer", ...})."""
     return {"name": name, "schema": schema, "description": description,
             "required": required, "example": example}
+
+
+class Media:
+    """A response body that is not JSON: its content type and, maybe, a JSON Schema of it."""
+
+    def __init__(self, content_type, schema=None):
+        self.content_type = content_type
+        self.schema = schema
+
+    def __repr__(self):
+        return "media(%r)" % self.content_type
+
+
+def media(content_type, schema=None):
+    """A response of another content type than JSON, e.g. `media("image/png",
+    {"type": "string", "contentMediaType": "image/png"})`, for `op(responses=...)`."""
+    return Media(content_type, schema)

@@ -2,6 +2,7 @@
 
 import tornado.web
 
+from orchestra.web.apidoc import op
 from orchestra.web.base import AUTH_COOKIE, ApiHandler, BaseHandler, public, safe_next
 
 
@@ -39,6 +40,18 @@ class SessionHandler(ApiHandler):
     A refused WebSocket upgrade looks to a page like any dropped connection (the 403 is not
     visible to scripts), so socket.js asks here when a connection closes before `connected`.
     """
+
+    api_doc = {"get": op(
+        "Whether this client is logged in",
+        description="200 while the token or the session cookie is valid, 401 once it is not "
+                    "(the pages ask here when their socket is refused).",
+        tags=("Session",), operation_id="getSession",
+        responses={200: ("Logged in; `via` says how the request was authenticated.", {
+            "type": "object", "required": ["authenticated", "via"],
+            "additionalProperties": False,
+            "properties": {"authenticated": {"const": True},
+                           "via": {"type": "string", "enum": ["header", "query", "cookie"]}}},
+            {"authenticated": True, "via": "header"})})}
 
     def get(self):
         self.write_json({"authenticated": True, "via": self.current_user})

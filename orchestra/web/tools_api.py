@@ -6,7 +6,10 @@ import logging
 import tornado.web
 from marshmallow import RAISE, Schema, fields
 
+from orchestra.services.tools import registry
 from orchestra.services.tools.registry import ToolContext, ToolError
+from orchestra.services.web import errors as web_errors
+from orchestra.web.apidoc import op
 from orchestra.web.base import ApiError, ApiHandler
 from orchestra.web.bodies import LimitedBody
 
@@ -26,8 +29,45 @@ class ToolsMixin:
         return self.settings["tools"]
 
 
+CATALOGUE = {
+    "type": "object", "required": ["tools"], "additionalProperties": False,
+    "properties": {"tools": {"type": "array", "items": {
+        "type": "object", "required": ["name", "description", "parameters"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string"},
+            "description": {"type": "string"},
+            "parameters": {"type": "object",
+                           "description": "The JSON Schema of the tool's `args`."}}}}},
+}
+
+TOOL_RESULT = {
+    "type": "object", "required": ["ok", "text", "data"], "additionalProperties": False,
+    "properties": {
+        "ok": {"const": True},
+        "text": {"type": "string", "description": "What the tool gives a model, as text."},
+        "data": {"description": "The structured result (the tool's own shape)."}},
+}
+
+TOOL_ERROR = {
+    "type": "object", "required": ["error"],
+    "description": "The Error shape, with the tool's `code` when the tool refused or failed "
+                   "(no `code` when the body itself is not valid).",
+    "properties": {
+        "error": {"type": "string"},
+        "code": {"type": "string", "enum": list(registry.CODES + web_errors.CODES)},
+        "fields": {"type": "object", "additionalProperties": True}},
+}
+
+
 class ToolsApi(ToolsMixin, ApiHandler):
     """Every tool with its description and its arguments' JSON Schema."""
+
+    api_doc = {"get": op(
+        "List the tools", tags=("Tools",), operation_id="listTools",
+        description="Each tool with its one-line description and the JSON Schema of its "
+                    "arguments, in the order they are offered to the planner.",
+        responses={200: ("The catalogue.", CATALOGUE)})}
 
     async def get(self):
         self.write_json({"tools": self.tools.catalogue()})
@@ -39,6 +79,20 @@ class ToolRunApi(ToolsMixin, LimitedBody, ApiHandler):
 
     body_limit = 1_000_000
     body_name = "tool's arguments"
+
+    api_path_params = (("name", "The tool's name, as the catalogue lists it (`web.fetch`)."),)
+    api_doc = {"post": op(
+        "Run a tool", tags=("Tools",), operation_id="runTool",
+        description="Validates `args` with the tool's schema and runs it (a web tool reads "
+                    "the page now; none writes to an outside service). An empty body runs "
+                    "it with no arguments.",
+        body=RunToolSchema, body_required=False,
+        body_example={"args": {"query": "green tea", "limit": 3}},
+        responses={200: ("The tool's result.", TOOL_RESULT),
+                   400: ("Arguments that do not fit the tool (`code`: `invalid_args`, with "
+                         "`fields`), a tool that failed (its `code`), or a body that is not "
+                         "valid.", TOOL_ERROR)},
+        errors=(404,))}
 
     async def post(self, name):
         if self.tools.get(name) is None:

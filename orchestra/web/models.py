@@ -4,12 +4,13 @@ import logging
 import re
 
 import tornado.web
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
 from orchestra import schemas
 from orchestra.schemas import NAME, SHORT, Base, text
 from orchestra.services import lmstudio
 from orchestra.services.lmstudio.model_ops import TASK_TYPES
+from orchestra.web.apidoc import op, param
 from orchestra.web.base import ApiError, ApiHandler, BaseHandler
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,146 @@ class CompareModelsSchema(Base):
     max_tokens = fields.Integer(data_key="maxTokens", load_default=512,
                                 validate=validate.Range(1, 8192))
     temperature = fields.Float(load_default=0.7, validate=validate.Range(0, 2))
+
+
+# -- what the model API writes (dump-only: these describe responses in the OpenAPI document)
+
+def _text(**kw):
+    return fields.String(required=True, allow_none=True, **kw)
+
+
+class AnswerProblemSchema(Schema):
+    """Something wrong with an answer (empty, truncated, repetition, refusal, ...)."""
+
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class ModelInfoSchema(Schema):
+    """A model the server offers, as its list describes it (null: the server does not say;
+    servers that speak only OpenAI's API give ids alone)."""
+
+    id = fields.String(required=True)
+    type = _text(metadata={"description": "llm, vlm, embeddings, ..."})
+    publisher = _text()
+    arch = _text()
+    quantization = _text()
+    state = _text(metadata={"description": "loaded or not-loaded."})
+    loaded = fields.Boolean(required=True, allow_none=True)
+    max_context_length = fields.Integer(required=True, allow_none=True,
+                                        data_key="maxContextLength")
+    capabilities = fields.List(fields.Raw(), required=True)
+
+
+class ModelListSchema(Schema):
+    models = fields.List(fields.Nested(ModelInfoSchema), required=True)
+    active_model = _text(data_key="activeModel", metadata={
+        "description": "The model requests go to when they name none; null without models."})
+
+
+class StatusModelSchema(Schema):
+    id = fields.String(required=True)
+    type = _text()
+    state = _text()
+    loaded = fields.Boolean(required=True, allow_none=True)
+    max_context_length = fields.Integer(required=True, allow_none=True,
+                                        data_key="maxContextLength")
+
+
+class ModelServerStatusSchema(Schema):
+    reachable = fields.Boolean(required=True)
+    server = fields.String(required=True, metadata={
+        "description": "The server, named as error messages name it."})
+    active_model = _text(data_key="activeModel")
+    models = fields.List(fields.Nested(StatusModelSchema), required=True)
+
+
+class LoadedModelSchema(Schema):
+    model = fields.String(required=True)
+    loaded = fields.Boolean(required=True)
+    load_time_s = fields.Float(required=True, data_key="loadTimeS")
+    method = fields.String(required=True, validate=validate.OneOf(
+        ("already-loaded", "api/v1", "jit")), metadata={
+            "description": "How it was loaded: LM Studio's load endpoint, or just in time by "
+                           "a one-token request."})
+
+
+class SwitchedModelSchema(Schema):
+    active = fields.String(required=True, metadata={"description": "The model now in use."})
+    requested = fields.String(required=True)
+    fell_back = fields.Boolean(required=True, data_key="fellBack")
+    errors = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                         metadata={"description": "Why each model tried before it failed."})
+
+
+class BenchmarkResultSchema(Schema):
+    id = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "The stored benchmark's id."})
+    model = fields.String(required=True)
+    prompt = fields.String(required=True)
+    ttft_ms = fields.Float(required=True, allow_none=True, data_key="ttftMs")
+    tokens_per_second = fields.Float(required=True, allow_none=True, data_key="tokensPerSecond")
+    total_ms = fields.Float(required=True, data_key="totalMs")
+    tokens_generated = fields.Integer(required=True, data_key="tokensGenerated")
+    prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
+
+
+class StoredBenchmarkSchema(Schema):
+    id = fields.Integer(required=True)
+    created_at = schemas.UTCDateTime(required=True, data_key="createdAt")
+    model = fields.String(required=True)
+    prompt = fields.String(required=True)
+    ttft_ms = fields.Float(required=True, allow_none=True, data_key="ttftMs")
+    tokens_per_second = fields.Float(required=True, allow_none=True, data_key="tokensPerSecond")
+    total_ms = fields.Float(required=True, data_key="totalMs")
+    tokens_generated = fields.Integer(required=True, data_key="tokensGenerated")
+    prompt_tokens = fields.Integer(required=True, allow_none=True, data_key="promptTokens")
+
+
+class BenchmarkListSchema(Schema):
+    benchmarks = fields.List(fields.Nested(StoredBenchmarkSchema), required=True)
+
+
+class AnswerTimingsSchema(Schema):
+    ttft_ms = fields.Float(required=True, allow_none=True, data_key="ttftMs", metadata={
+        "description": "Time to the first token."})
+    total_ms = fields.Float(required=True, data_key="totalMs")
+    tokens_per_second = fields.Float(required=True, allow_none=True, data_key="tokensPerSecond")
+
+
+class TokenUsageSchema(Schema):
+    prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
+    completion_tokens = fields.Integer(required=True, data_key="completionTokens")
+    total_tokens = fields.Integer(required=True, data_key="totalTokens")
+
+
+class ComparisonSchema(Schema):
+    """One model's answer; a model that failed has `error` and no timings or usage."""
+
+    model = fields.String(required=True)
+    text = fields.String(required=True)
+    finish_reason = _text(data_key="finishReason")
+    timings = fields.Nested(AnswerTimingsSchema, required=True, allow_none=True)
+    usage = fields.Nested(TokenUsageSchema, required=True, allow_none=True)
+    problems = fields.List(fields.Nested(AnswerProblemSchema), required=True)
+    error = _text()
+
+
+class ComparisonListSchema(Schema):
+    results = fields.List(fields.Nested(ComparisonSchema), required=True, metadata={
+        "description": "In the order the models were given."})
+
+
+class RecommendationSchema(Schema):
+    model = fields.String(required=True)
+    reason = fields.String(required=True)
+    task_type = fields.String(required=True, data_key="taskType",
+                              validate=validate.OneOf(TASK_TYPES))
+
+
+UPSTREAM = (404, 502, 503, 504)   # no such model; the model server failed, is down, timed out
+UPSTREAM_NOTE = (" The model server's failures: 502 (it answered with an error), 503 (not "
+                 "reachable), 504 (timed out).")
 
 
 def camel(name):
@@ -71,6 +212,15 @@ class ModelsPage(BaseHandler):
 
 
 class ModelListApi(ApiHandler):
+    api_doc = {"get": op(
+        "List the models", tags=("Models",),
+        description="The models the model server offers (listed again with `refresh`, else "
+                    "from a short-lived cache), and the one requests use by default. 404 "
+                    "when it offers models but no language model." + UPSTREAM_NOTE,
+        query=(param("refresh", {"type": "string"}, "1 or true: ask the server again.",
+                     example="1"),),
+        responses={200: ("The models.", ModelListSchema)}, errors=UPSTREAM)}
+
     async def get(self):
         refresh = self.get_query_argument("refresh", "") in ("1", "true")
         models = await self.lmstudio.list_models(refresh=refresh)
@@ -79,17 +229,42 @@ class ModelListApi(ApiHandler):
 
 
 class ModelStatusApi(ApiHandler):
+    api_doc = {"get": op(
+        "The model server's status", tags=("Models",),
+        description="Whether the model server answers, and its models (none when it does "
+                    "not). Always 200: a server that is down is `reachable: false`.",
+        responses={200: ("The status.", ModelServerStatusSchema)})}
+
     async def get(self):
         self.write_json(await lmstudio.status(self.lmstudio))
 
 
 class LoadModelApi(ApiHandler):
+    api_doc = {"post": op(
+        "Load a model", tags=("Models",),
+        description="Loads it on the model server (at once if it is loaded already). 404 "
+                    "when the server has no such model." + UPSTREAM_NOTE,
+        body=LoadModelSchema, body_example={"model": "qwen2.5-7b-instruct"},
+        responses={200: ("The model is loaded.", LoadedModelSchema)},
+        errors=(400,) + UPSTREAM)}
+
     async def post(self):
         data = self.load(LoadModelSchema())
         self.write_json(camel_keys(await self.lmstudio.load_model(data["model"])))
 
 
 class SwitchModelApi(ApiHandler):
+    api_doc = {"post": op(
+        "Switch the default model", tags=("Models",),
+        description="Loads `model` and makes it the one requests use by default; when it "
+                    "cannot be loaded, each of `fallbacks` in turn. 502 when none could be "
+                    "loaded (the error says why for each), 503 when the server is not "
+                    "reachable.",
+        body=SwitchModelSchema,
+        body_example={"model": "qwen2.5-7b-instruct", "fallbacks": ["llama-3.2-3b-instruct"]},
+        responses={200: ("The model now in use.", SwitchedModelSchema)},
+        errors=(400, 502, 503))}
+
     async def post(self):
         data = self.load(SwitchModelSchema())
         result = await self.lmstudio.switch_model(data["model"], data["fallbacks"])
@@ -97,6 +272,29 @@ class SwitchModelApi(ApiHandler):
 
 
 class BenchmarkApi(ApiHandler):
+    """POST runs a benchmark, GET lists those stored (both paths answer both)."""
+
+    api_doc = {
+        "post": op(
+            "Benchmark a model", tags=("Models",),
+            description="Streams one answer (at most 256 tokens, temperature 0) to `prompt` "
+                        "(a standard prompt by default) from `model` (the default model by "
+                        "default), stores the timings and returns them. POST "
+                        "/api/models/benchmarks does the same." + UPSTREAM_NOTE,
+            body=BenchmarkModelSchema,
+            body_example={"model": "qwen2.5-7b-instruct", "prompt": "Count to five."},
+            responses={201: ("The benchmark, stored.", BenchmarkResultSchema)},
+            errors=(400,) + UPSTREAM),
+        "get": op(
+            "List stored benchmarks", tags=("Models",),
+            description="Newest first. GET /api/models/benchmark lists them too.",
+            query=(param("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                   "default": 100}, "Benchmarks at most.", example=20),
+                   param("model", {"type": "string"}, "Only this model's (empty: all).",
+                         example="qwen2.5-7b-instruct")),
+            responses={200: ("The benchmarks.", BenchmarkListSchema)}, errors=(400,)),
+    }
+
     async def post(self):
         data = self.load(BenchmarkModelSchema())
         result = await self.lmstudio.benchmark_model(data["model"], data["prompt"])
@@ -110,6 +308,17 @@ class BenchmarkApi(ApiHandler):
 
 
 class CompareApi(ApiHandler):
+    api_doc = {"post": op(
+        "Compare models on one prompt", tags=("Models",),
+        description="Streams an answer from each model (a few at a time) and checks each "
+                    "for problems. A model that fails has `error` in its result: the "
+                    "request itself still succeeds.",
+        body=CompareModelsSchema,
+        body_example={"prompt": "Explain recursion in one sentence.",
+                      "models": ["qwen2.5-7b-instruct", "llama-3.2-3b-instruct"],
+                      "maxTokens": 200, "temperature": 0.7},
+        responses={200: ("Each model's answer.", ComparisonListSchema)}, errors=(400,))}
+
     async def post(self):
         data = self.load(CompareModelsSchema())
         results = await self.lmstudio.compare_models(
@@ -119,6 +328,17 @@ class CompareApi(ApiHandler):
 
 
 class RecommendApi(ApiHandler):
+    api_doc = {"get": op(
+        "Recommend a model for a kind of task", tags=("Models",),
+        description="Scores the server's language models by name, context length, "
+                    "benchmarked speed and whether they are loaded. 400 for an unknown "
+                    "`taskType`, 404 when the server has no language model." + UPSTREAM_NOTE,
+        query=(param("taskType", {"type": "string"}, "One of %s (a few other spellings, "
+                     "such as summarisation, are taken too)." % ", ".join(TASK_TYPES),
+                     required=True, example="code"),),
+        responses={200: ("The model and why.", RecommendationSchema)},
+        errors=(400,) + UPSTREAM)}
+
     async def get(self):
         task_type = self.get_query_argument("taskType", "")
         try:

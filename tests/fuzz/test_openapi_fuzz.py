@@ -2,7 +2,7 @@
 on SQLite and on MySQL/MariaDB, with data that fits the document and data that does not
 (tests/fuzz/harness.py says what each request must satisfy).
 
-ORCHESTRA_FUZZ_EXAMPLES sets the cases per operation and mode (default 25); the figures of
+ORCHESTRA_FUZZ_EXAMPLES sets the cases per operation and mode (default 10); the figures of
 each run (operations, requests, failures) are printed at the end of pytest's report."""
 
 import os
@@ -17,7 +17,7 @@ from tests.fuzz.harness import FakeLMStudioProcess, Fuzzer, Snapshot
 from tests.servers import Server
 
 TOKEN = "fuzz-token-0123456789abcdef"
-EXAMPLES = int(os.environ.get("ORCHESTRA_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("ORCHESTRA_FUZZ_EXAMPLES", "10"))
 FIGURES = []  # (database, figures, seconds), for the report's summary
 
 

@@ -15,6 +15,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from orchestra import entities
 from orchestra.services.knowledge import extract as extractor
+from orchestra.web.apidoc import op, param
 from orchestra.web.base import ApiError, ApiHandler
 from orchestra.web.bodies import LimitedBody, size_text
 
@@ -27,6 +28,8 @@ MAX_UPLOAD_BODY = MAX_FILE + 100_000
 MAX_QUERY = 500
 MAX_HITS = 50
 FILE_TYPES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+TAGS = ("Knowledge",)
+BASE_ID = (("id", "The knowledge base's id."),)
 
 
 # -- uploads -----------------------------------------------------------------------------------
@@ -118,6 +121,28 @@ async def add_file_source(settings, base_id, upload, title=""):
 class FileUploadHandler(UploadBody, ApiHandler):
     """POST a multipart form (field `file`, optional `title`): 201 with the stored source."""
 
+    api_path_params = BASE_ID
+    api_doc = {"post": op(
+        "Upload a file as a source", tags=TAGS, body_content_type="multipart/form-data",
+        # Other fields are ignored; an empty name or control characters (tab aside) in one
+        # make the form malformed (400).
+        body={"type": "object", "required": ["file"],
+              "propertyNames": {"pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]+$"}, "properties": {
+            "file": {"type": "string", "format": "binary", "minLength": 1,
+                     "contentMediaType": "application/octet-stream",
+                     "description": "The file (%s), at most %d bytes."
+                     % (", ".join(FILE_TYPES), MAX_FILE)},
+            "title": {"type": "string", "maxLength": 200,
+                      "description": "The source's title; the file's name when blank."}}},
+        body_example={"file": "Orchestra reads this file.", "title": "Notes"},
+        description="Stores the file's text as a source of the base (kind `file`) and "
+        "starts indexing it (status `indexing`, then `ready`). A file whose text cannot be "
+        "read is stored as a `failed` source with the reason in `error`. `Location` names "
+        "the source. 400 when no file is given, it is empty, or the title is too long; 409 "
+        "while a running task uses the base.",
+        responses={201: ("The stored source.", SOURCES.create_schema)},
+        errors=(400, 404, 409))}
+
     async def post(self, base_id):
         await base_or_404(self, base_id)
         title = self.get_body_argument("title", "")
@@ -143,21 +168,41 @@ class SearchArgsSchema(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(1, MAX_HITS))
 
 
+# Output schemas: `required` says which keys every dump has (for the API description).
+
 class HitSchema(Schema):
-    chunk_id = fields.Integer(data_key="chunkId")
-    source_id = fields.Integer(data_key="sourceId")
-    source_title = fields.String(data_key="sourceTitle")
-    heading_path = fields.List(fields.String(), data_key="headingPath")
-    text = fields.String()
-    score = fields.Float()
+    chunk_id = fields.Integer(data_key="chunkId", required=True)
+    source_id = fields.Integer(data_key="sourceId", required=True)
+    source_title = fields.String(data_key="sourceTitle", required=True)
+    heading_path = fields.List(fields.String(), data_key="headingPath", required=True,
+                               metadata={"description": "The headings above the passage."})
+    text = fields.String(required=True)
+    score = fields.Float(required=True, metadata={"description": "Higher is better."})
 
 
 class ChunkSchema(Schema):
-    id = fields.Integer(data_key="chunkId")
-    position = fields.Integer()
-    heading_path = fields.List(fields.String(), data_key="headingPath")
-    text = fields.String()
-    tokens = fields.Integer()
+    id = fields.Integer(data_key="chunkId", required=True)
+    position = fields.Integer(required=True)
+    heading_path = fields.List(fields.String(), data_key="headingPath", required=True)
+    text = fields.String(required=True)
+    tokens = fields.Integer(required=True)
+
+
+class SearchModeSchema(Schema):
+    full_text = fields.String(data_key="fullText", required=True,
+                              validate=validate.OneOf(("sqlite-fts5", "mariadb-fulltext")))
+    embedding_model = fields.String(data_key="embeddingModel", required=True, allow_none=True,
+                                    metadata={"description": "Null: full-text search only."})
+
+
+class SearchResultSchema(Schema):
+    """What a search answers: the hits, and `mode` (KnowledgeService.mode())."""
+    items = fields.List(fields.Nested(HitSchema), required=True)
+    mode = fields.Nested(SearchModeSchema, required=True)
+
+
+class ChunkListSchema(Schema):
+    items = fields.List(fields.Nested(ChunkSchema), required=True)
 
 
 SEARCH_ARGS = SearchArgsSchema()
@@ -173,6 +218,21 @@ async def base_or_404(handler, base_id):
 class SearchHandler(ApiHandler):
     """GET ?q=&limit=: the base's best passages for `q`, best first, and the search in use."""
 
+    api_path_params = BASE_ID
+    api_doc = {"get": op(
+        "Search a knowledge base", tags=TAGS,
+        query=(param("q", {"type": "string", "minLength": 1, "maxLength": MAX_QUERY,
+                           "pattern": r"\S"}, "What to look for (not blank).", required=True,
+                     example="install on linux"),
+               param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_HITS,
+                               "default": 10}, "How many passages at most.")),
+        description="The chunks of the base's sources that best match `q`, best first: "
+        "full-text search, fused with vector search when an embedding model is set. "
+        "`mode` says which search answered.",
+        responses={200: ("The passages found (none when `q` has no word worth searching "
+                         "for).", SearchResultSchema)},
+        errors=(400, 404))}
+
     async def get(self, base_id):
         await base_or_404(self, base_id)
         args = self.load(SEARCH_ARGS, {name: self.get_query_argument(name)
@@ -185,6 +245,13 @@ class SearchHandler(ApiHandler):
 
 class ChunksHandler(ApiHandler):
     """GET: the chunks of a source, in document order."""
+
+    api_path_params = (("id", "The knowledge source's id."),)
+    api_doc = {"get": op(
+        "List a source's chunks", tags=TAGS,
+        description="The passages the source was cut into for search, in document order "
+        "(none until it is indexed).",
+        responses={200: ("The chunks.", ChunkListSchema)}, errors=(404,))}
 
     async def get(self, source_id):
         source = await self.stores.knowledge_sources.get(int(source_id))

@@ -15,7 +15,10 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, pre_l
 from orchestra.services.web import actions as actionlib
 from orchestra.services.web import files
 from orchestra.services.web.crawl import compile_patterns
+from orchestra.services.tools.registry import json_schema
 from orchestra.services.web.errors import WebError
+from orchestra.web import web_api_schemas as out
+from orchestra.web.apidoc import media, op, param
 from orchestra.web.base import ApiError, ApiHandler
 from orchestra.web.bodies import LimitedBody
 
@@ -55,6 +58,9 @@ def robots_field():
 class Screenshot(fields.Field):
     """"viewport", "full", true (= "full"), false or null (none)."""
 
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"enum": ["viewport", "full", True, False, None]}, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         if value is True:
             return "full"
@@ -68,7 +74,10 @@ class Screenshot(fields.Field):
 class FetchInputSchema(Strict):
     url = url_field()
     render = render_field("auto")
-    actions = fields.List(fields.Raw(), load_default=None, allow_none=True)
+    # Each step is checked by actions.ACTIONS_SCHEMA (below); described here as it.
+    actions = fields.List(fields.Raw(metadata=json_schema(actionlib.ActionSchema)),
+                          load_default=None, allow_none=True,
+                          metadata={"maxItems": actionlib.MAX_STEPS})
     screenshot = Screenshot(load_default=None, allow_none=True)
     pdf = fields.Boolean(load_default=False)
     max_age_seconds = fields.Integer(data_key="maxAgeSeconds", load_default=0, strict=True,
@@ -118,6 +127,20 @@ class CrawlInputSchema(Strict):
 FETCH_INPUT = FetchInputSchema()
 CRAWL_INPUT = CrawlInputSchema()
 
+# -- the API description --------------------------------------------------------------------
+
+TAGS = ("Web",)
+ID = (("id", "The fetch's id."),)
+PAGING = (param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
+                "How many to list."),
+          param("offset", {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+                "How many to skip."))
+# media() names one content type: PNG, the more common (PDFs are application/pdf).
+PNG = media("image/png", {"type": "string", "contentMediaType": "image/png"})
+REFUSED = ("Invalid input (`fields` names each key's problems), a body that is not a JSON "
+           "object, or a page that cannot be read: `code` says why, and the attempt is in "
+           "the history.", out.REFUSED)
+
 
 class WebApiHandler(LimitedBody, ApiHandler):
     """A WebError is the page's failure, not the server's: 400 `{error, code}`."""
@@ -152,6 +175,18 @@ class WebApiHandler(LimitedBody, ApiHandler):
 class FetchHandler(WebApiHandler):
     """POST {url, render?, actions?, screenshot?, pdf?, maxAgeSeconds?, respectRobots?}."""
 
+    api_doc = {"post": op(
+        "Fetch a page", tags=TAGS, body=FetchInputSchema,
+        description="Reads the page (robots.txt and per-host politeness respected) and "
+        "answers its main content as Markdown with its links and metadata. `render`: "
+        "`static` (HTTP only), `browser` (Chromium) or `auto` (static, and the browser when "
+        "the page needs scripts). `actions`, `screenshot` and `pdf` need the browser. "
+        "`maxAgeSeconds` > 0 answers from a successful fetch of the same URL and options "
+        "made that recently (`fromCache`). Every attempt is stored in the history.",
+        body_example={"url": "https://example.org/", "render": "static",
+                      "maxAgeSeconds": 3600},
+        responses={200: ("The page.", out.PAGE), 400: REFUSED})}
+
     async def post(self):
         data = self.load(FETCH_INPUT)
         result = await self.web.fetch(
@@ -164,6 +199,12 @@ class FetchHandler(WebApiHandler):
 class FetchesHandler(WebApiHandler):
     """GET ?limit&offset: the history of fetches, newest first, without their text."""
 
+    api_doc = {"get": op(
+        "List fetches", tags=TAGS, query=PAGING,
+        description="Every fetch made (failed ones with their `code`), newest first, "
+        "without the pages' text, links and steps.",
+        responses={200: ("A page of the history.", out.FETCHES)}, errors=(400,))}
+
     async def get(self):
         limit, offset = self.page_arguments()
         items, total = await self.web.history(limit, offset)
@@ -172,6 +213,17 @@ class FetchesHandler(WebApiHandler):
 
 class FetchItemHandler(WebApiHandler):
     """GET one stored fetch (with its outcome); DELETE it and its files."""
+
+    api_path_params = ID
+    api_doc = {
+        "get": op("Get a fetch", tags=TAGS,
+                  description="A stored fetch with its text and its outcome (`error` and "
+                  "`code` when it failed).",
+                  responses={200: ("The fetch.", out.FETCH)}, errors=(404,)),
+        "delete": op("Delete a fetch", tags=TAGS,
+                     description="Deletes the stored fetch and the files it made.",
+                     responses={204: ("Deleted.", None)}, errors=(404,)),
+    }
 
     async def get(self, id):
         result = await self.web.fetch_result(int(id))
@@ -188,6 +240,17 @@ class FetchItemHandler(WebApiHandler):
 
 class FileHandler(WebApiHandler):
     """GET a screenshot or PDF a fetch made; 404 for any name that is not one of them."""
+
+    api_path_params = (("name", "The file's name, as in a fetch's `screenshotUrl` or "
+                                "`pdfUrl`."),)
+    api_doc = {"get": op(
+        "Get a file a fetch made", tags=TAGS,
+        description="The screenshot or PDF itself, not JSON: `Content-Type: image/png` for "
+        "a `.png`, `application/pdf` for a `.pdf`, served inline. Any other name, or a file "
+        "deleted with its fetch, is a 404 (JSON).",
+        responses={200: ("The file's bytes: image/png for a .png, application/pdf for a "
+                         ".pdf.", PNG)},
+        errors=(404,))}
 
     async def get(self, name):
         path = await tornado.ioloop.IOLoop.current().run_in_executor(
@@ -206,6 +269,20 @@ class CrawlHandler(WebApiHandler):
     """POST {url, maxPages?, maxDepth?, include?, exclude?, render?, respectRobots?}: 202
     with the crawl, which runs in the background."""
 
+    api_doc = {"post": op(
+        "Start a crawl", tags=TAGS, body=CrawlInputSchema,
+        description="Reads the start page, then its links on the same host, breadth first, "
+        "up to `maxDepth` links away and `maxPages` pages. A link is followed when it "
+        "matches one of the `include` regular expressions (when there are any) and none of "
+        "`exclude`. Answers at once (202, `Location` names the crawl); progress is in GET "
+        "/api/web/crawls/{id} and the `web:crawl` messages on /ws.",
+        body_example={"url": "https://example.org/docs/", "maxPages": 50, "maxDepth": 2,
+                      "include": ["/docs/"], "exclude": ["\\?print="]},
+        responses={202: ("The crawl, started.", out.CRAWL),
+                   400: ("Invalid input (`fields` names each key's problems), a body that "
+                         "is not a JSON object, or a URL that cannot be crawled (`code`).",
+                         out.REFUSED)})}
+
     async def post(self):
         data = self.load(CRAWL_INPUT)
         crawl = await self.web.crawl(
@@ -219,6 +296,11 @@ class CrawlHandler(WebApiHandler):
 class CrawlsHandler(WebApiHandler):
     """GET ?limit&offset: the crawls, newest first (without their pages)."""
 
+    api_doc = {"get": op(
+        "List crawls", tags=TAGS, query=PAGING,
+        description="The crawls, newest first, without their pages.",
+        responses={200: ("A page of crawls.", out.CRAWLS)}, errors=(400,))}
+
     async def get(self):
         limit, offset = self.page_arguments()
         items, total = await self.web.crawls(limit, offset)
@@ -227,6 +309,19 @@ class CrawlsHandler(WebApiHandler):
 
 class CrawlItemHandler(WebApiHandler):
     """GET a crawl with its pages; DELETE cancels it (when it still runs)."""
+
+    api_path_params = (("id", "The crawl's id."),)
+    api_doc = {
+        "get": op("Get a crawl", tags=TAGS,
+                  description="The crawl and the pages it read (each a fetch in the "
+                  "history), by depth.",
+                  responses={200: ("The crawl.", out.CRAWL_WITH_PAGES)}, errors=(404,)),
+        "delete": op("Cancel a crawl", tags=TAGS,
+                     description="Stops the crawl when it still runs (status `cancelled`); "
+                     "a finished crawl is answered as it stands. The pages read are kept.",
+                     responses={200: ("The crawl, as it now stands.", out.CRAWL)},
+                     errors=(404,)),
+    }
 
     async def get(self, id):
         self.write_json(await self.crawl_or_404(self.web.crawl_result, id))

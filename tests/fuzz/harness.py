@@ -6,7 +6,11 @@ The properties checked for each request: no 500, and no other 5xx unless the ope
 documents it (an upstream failure of a server outside Orchestra); the status, content type and
 body are the documented ones; a refusal's body is `{"error": ..., "fields"?: {...}}`; a refused
 (4xx) request changes nothing: no table's rows change, and for an item path the entity answered
-by GET on that path is the same before and after. After the run the server still answers."""
+by GET on that path is the same before and after. After the run the server still answers.
+
+One 400 is not a refusal: `{"error", "code"}` from the web API and the tools, a page that
+could not be read (an unknown host, a blocked address). The request was valid and the attempt
+is stored in the history, as the README says."""
 
 import collections
 import hashlib
@@ -113,9 +117,21 @@ def no_server_error(ctx, response, case):
         raise AssertionError("%d answered: %s" % (status, response.text[:300]))
 
 
+def failed_attempt(response):
+    """Whether a 400 is the web API's `{"error", "code"}`: a valid request whose page could
+    not be read, stored in the history."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        return False
+    return (response.status_code == 400 and isinstance(body, dict)
+            and set(body) == {"error", "code"} and isinstance(body["code"], str))
+
+
 def refusal_shape(ctx, response, case):
-    """A refusal (4xx) answers JSON `{"error": "...", "fields"?: {...}}`."""
-    if not 400 <= response.status_code < 500:
+    """A refusal (4xx) answers JSON `{"error": "...", "fields"?: {...}}` (or a failed
+    attempt's `{"error", "code"}`)."""
+    if not 400 <= response.status_code < 500 or failed_attempt(response):
         return
     try:
         body = json.loads(response.content)
@@ -208,7 +224,7 @@ class Fuzzer:
             if isinstance(e, (KeyboardInterrupt, SystemExit)):
                 raise
             problems.append(("checks", str(e)))
-        if 400 <= status < 500:
+        if 400 <= status < 500 and not failed_attempt(response):
             after = self.snapshot.take()
             changed = Snapshot.changes(before, after)
             if changed:

@@ -75,7 +75,7 @@ async def test_every_page_fits_a_phone_with_a_folding_menu(open_page, app, fetch
         assert not await links.first.is_visible(), name
         await toggle.click()
         assert await toggle.get_attribute("aria-expanded") == "true"
-        assert await links.count() == 10
+        assert await links.count() == 11
         for index in range(await links.count()):
             box = await links.nth(index).bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, name

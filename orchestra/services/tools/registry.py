@@ -11,10 +11,9 @@ import abc
 import dataclasses
 import logging
 
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import ValidationError
 
+from orchestra.schema_json import json_schema
 from orchestra.services.web.errors import WebError
 
 logger = logging.getLogger(__name__)
@@ -89,20 +88,6 @@ class Tool(abc.ABC):
         """Whether the planner of `task` (a task row) is offered this tool: a tool the task
         cannot use would only lengthen a small model's prompt and tempt it."""
         return True
-
-
-def json_schema(schema_class):
-    """The JSON Schema of a marshmallow schema's input, through apispec's marshmallow
-    converter (OpenAPI 3.1 schemas are JSON Schema: null is a type, not "nullable")."""
-    spec = APISpec(title="tools", version="1", openapi_version="3.1.0",
-                   plugins=[MarshmallowPlugin()])
-    spec.components.schema("args", schema=schema_class)
-    converted = spec.to_dict()["components"]["schemas"]["args"]
-    for prop in converted.get("properties", {}).values():
-        if prop.get("format") == "url":  # marshmallow's Url; JSON Schema calls it "uri"
-            prop["format"] = "uri"
-    converted.setdefault("properties", {})
-    return converted
 
 
 class Registry:

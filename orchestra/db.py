@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 # MySQL client error codes that mean the connection itself is gone.
 LOST_CONNECTION_CODES = {2006, 2013, 2014, 2045, 2055}
+# MySQL errors for a number beyond its column (1264) or beyond BIGINT in arithmetic (1690).
+OUT_OF_RANGE_CODES = {1264, 1690}
 UNKNOWN_DATABASE = 1049
 DATABASE_ACCESS_DENIED = 1044
 # The database file and its -wal/-shm companions hold every conversation: owner only.
@@ -42,6 +44,11 @@ class DatabaseError(Exception):
 
 class IntegrityError(DatabaseError):
     """A constraint (unique, foreign key, not null) refused the change."""
+
+
+class OutOfRange(DatabaseError):
+    """A number beyond what its column stores (SQLite cannot even bind an integer past
+    2^63-1); the schemas refuse these first, this is the net under them (HTTP 400)."""
 
 
 class Row(dict):
@@ -319,8 +326,16 @@ class Connection:
             return fn()
         except (sqlite3.IntegrityError, pymysql.err.IntegrityError) as e:
             raise IntegrityError(str(e)) from e
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as e:
+        except OverflowError as e:
+            raise OutOfRange("A number is beyond what the database stores: %s" % e) from e
+        except (pymysql.err.DataError, pymysql.err.OperationalError,
+                pymysql.err.InterfaceError) as e:
             code = e.args[0] if e.args else None
+            if code in OUT_OF_RANGE_CODES:
+                raise OutOfRange("A number is beyond what the database stores: %s"
+                                 % (e.args[1] if len(e.args) > 1 else e)) from e
+            if isinstance(e, pymysql.err.DataError):
+                raise
             if isinstance(e, pymysql.err.InterfaceError) or code in LOST_CONNECTION_CODES:
                 self._tx_depth = 0
                 self.close()

@@ -22,6 +22,32 @@ TASK_STATUSES = ("pending", "planning", "running", "completed", "failed", "cance
 SUBTASK_STATUSES = ("pending", "running", "completed", "failed", "skipped", "needs_review")
 PRIORITIES = ("low", "medium", "high", "urgent")
 
+# The largest id either database stores (SQLite INTEGER, MySQL BIGINT): a bigger number
+# can name no row, and SQLite refuses to even compare with it.
+MAX_ID = 2**63 - 1
+ID_RANGE = "Must be between 1 and %d." % MAX_ID
+MAX_INT = 2**31 - 1  # an INT column (token counts, sizes)
+
+
+def row_id(data_key=None, **kwargs):
+    """An integer that names a stored row: 1 to MAX_ID, else "Must be between ..." (400)."""
+    validators = [validate.Range(1, MAX_ID, error=ID_RANGE)] + list(kwargs.pop("validate", ()))
+    return fields.Integer(data_key=data_key, validate=validators, **kwargs)
+
+
+def parse_id(raw):
+    """A row id from a URL or a query string as an int, or None when no row can have it
+    (not digits, 0, or beyond MAX_ID)."""
+    if not isinstance(raw, str) or not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+        return None
+    value = int(raw)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def count(data_key=None, **kwargs):
+    """A count stored in an INT column: 0 to 2^31-1."""
+    return fields.Integer(data_key=data_key, validate=validate.Range(0, MAX_INT), **kwargs)
+
 
 def text(max_length, required=False, min_length=None, **kw):
     """A bounded string; required ones must not be blank."""
@@ -112,8 +138,7 @@ class WorkflowStepSchema(Schema):
 
     id = fields.Integer(dump_only=True)
     name = text(NAME, load_default="")
-    template_id = fields.Integer(data_key="templateId", allow_none=True, load_default=None,
-                                 validate=validate.Range(min=1))
+    template_id = row_id("templateId", allow_none=True, load_default=None)
     template_name = fields.String(data_key="templateName", dump_only=True)
     prompt = fields.String(allow_none=True, load_default=None,
                            validate=validate.Length(max=LONG))
@@ -157,8 +182,7 @@ class CreateKnowledgeBaseSchema(Timestamped):
 
 
 class CreateKnowledgeSourceSchema(Timestamped):
-    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", required=True,
-                                       validate=validate.Range(min=1))
+    knowledge_base_id = row_id("knowledgeBaseId", required=True)
     kind = fields.String(required=True, validate=validate.OneOf(("text", "url", "file")))
     title = text(NAME, required=True)
     url = fields.Url(allow_none=True, load_default=None, schemes={"http", "https"},
@@ -210,8 +234,7 @@ MAX_CHAT_KNOWLEDGE_BASES = 10   # bases one conversation draws on; each question
 def knowledge_base_ids(**kwargs):
     """The knowledge bases a conversation's questions are answered from (ids; [] for none).
     Duplicates are dropped; whether each exists is checked where it is stored."""
-    return fields.List(fields.Integer(strict=True, validate=validate.Range(min=1)),
-                       data_key="knowledgeBaseIds",
+    return fields.List(row_id(strict=True), data_key="knowledgeBaseIds",
                        validate=validate.Length(max=MAX_CHAT_KNOWLEDGE_BASES), **kwargs)
 
 
@@ -239,8 +262,7 @@ class CreateConversationSchema(Timestamped):
 
 
 class CreateMessageSchema(Base):
-    conversation_id = fields.Integer(data_key="conversationId", required=True,
-                                     validate=validate.Range(min=1))
+    conversation_id = row_id("conversationId", required=True)
     role = fields.String(load_default="user",
                          validate=validate.OneOf(("user", "assistant", "system")))
     content = text(LONG, required=True)
@@ -258,7 +280,7 @@ class CreateMessageSchema(Base):
 # -- tasks ----------------------------------------------------------------------------------
 
 class CreateSubtaskSchema(Timestamped):
-    task_id = fields.Integer(data_key="taskId", required=True, validate=validate.Range(min=1))
+    task_id = row_id("taskId", required=True)
     position = fields.Integer(dump_only=True)
     title = text(NAME, required=True)
     description = text(LONG, load_default="")
@@ -323,10 +345,8 @@ class CreateTaskSchema(Timestamped):
     status = fields.String(dump_only=True)  # outcomes change only through the orchestrator
     priority = fields.String(load_default="medium", validate=validate.OneOf(PRIORITIES))
     model = text(NAME, allow_none=True, load_default=None)
-    workflow_id = fields.Integer(data_key="workflowId", allow_none=True,
-                                 validate=validate.Range(min=1))
-    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", allow_none=True,
-                                       validate=validate.Range(min=1))
+    workflow_id = row_id("workflowId", allow_none=True)
+    knowledge_base_id = row_id("knowledgeBaseId", allow_none=True)
     check_answers = Boolean(data_key="checkAnswers", load_default=True)
     result = fields.String(dump_only=True)
     error = fields.String(dump_only=True)
@@ -359,15 +379,15 @@ class CreateBenchmarkSchema(Base):
     ttft_ms = fields.Float(data_key="ttftMs", allow_none=True)
     tokens_per_second = fields.Float(data_key="tokensPerSecond", allow_none=True)
     total_ms = fields.Float(data_key="totalMs", required=True)
-    tokens_generated = fields.Integer(data_key="tokensGenerated", load_default=0)
-    prompt_tokens = fields.Integer(data_key="promptTokens", allow_none=True)
+    tokens_generated = count("tokensGenerated", load_default=0)
+    prompt_tokens = count("promptTokens", allow_none=True)
 
 
 class CreateModelVersionSchema(Base):
     model = text(NAME, required=True)
     version = text(64, required=True)
     base_model = text(NAME, data_key="baseModel", allow_none=True)
-    training_job_id = fields.Integer(data_key="trainingJobId", allow_none=True)
+    training_job_id = row_id("trainingJobId", allow_none=True)
     path = text(1000, allow_none=True)
     notes = text(SHORT, allow_none=True)
     metrics = fields.Dict(load_default=dict)
@@ -383,7 +403,7 @@ class CreateDatasetSchema(Timestamped):
 
 
 class CreateTrainingJobSchema(Timestamped):
-    dataset_id = fields.Integer(data_key="datasetId", allow_none=True)
+    dataset_id = row_id("datasetId", allow_none=True)
     base_model = text(NAME, data_key="baseModel", required=True)
     status = fields.String(validate=validate.OneOf(
         ("pending", "running", "completed", "failed", "cancelled")))

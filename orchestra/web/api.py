@@ -7,6 +7,7 @@ the same description the form pages read.
 
 import logging
 
+import marshmallow
 import tornado.web
 
 from orchestra import entities
@@ -72,12 +73,27 @@ class CollectionHandler(ResourceMixin, ApiHandler):
         if query:
             rows, total = await self.search(query, limit, offset)
         else:
-            filters = {column: self.get_query_argument(arg, None)
-                       for arg, column in self.resource.filters}
+            filters = self.filter_arguments()
             rows = await self.store.list(limit=limit, offset=offset, **filters)
             total = await self.store.count(**filters)
         self.write_json({"items": self.resource.dump(rows, many=True), "total": total,
                          "limit": limit, "offset": offset})
+
+    def filter_arguments(self):
+        """{column: value} of the entity's list filters in the query; a filter on a number
+        (an id) is read by its schema field, so `?conversationId=` beyond any id is a 400."""
+        fields, filters = self.resource.create_schema().fields, {}
+        for arg, column in self.resource.filters:
+            raw = self.get_query_argument(arg, None)
+            field = fields.get(column)
+            if raw is not None and isinstance(field, marshmallow.fields.Integer):
+                try:
+                    raw = field.deserialize(raw)
+                except marshmallow.ValidationError as e:
+                    raise ApiError(400, "%s: %s" % (arg, " ".join(e.messages)),
+                                   fields={arg: e.messages})
+            filters[column] = raw
+        return filters
 
     async def search(self, query, limit, offset):
         if self.resource.search is None:
@@ -109,7 +125,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
         return item_doc(kwargs["resource"]) if "resource" in kwargs else None
 
     async def fetch_row(self, id):
-        row = await self.store.get(int(id))
+        row = await self.store.get(self.path_id(id, self.resource.singular))
         if row is None:
             raise self.not_found(id)
         return row
@@ -122,7 +138,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
         data = self.load_input(self.resource.update_schema())
         await self.check_parent(data)
         await self.resource.check(self.settings, "update", old, data)
-        row = await self.store.update(int(id), self.resource.to_row(data, self.settings, old))
+        row = await self.store.update(old["id"], self.resource.to_row(data, self.settings, old))
         if row is None:
             raise self.not_found(id)
         if self.resource.after_update:
@@ -132,7 +148,7 @@ class ItemHandler(ResourceMixin, ApiHandler):
     async def delete(self, id):
         row = await self.fetch_row(id)
         await self.resource.check(self.settings, "delete", row)
-        if not await self.store.delete(int(id)):
+        if not await self.store.delete(row["id"]):
             raise self.not_found(id)
         self.set_status(204)
         self.finish()

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import urllib.parse
 
 import tornado.escape
@@ -19,12 +20,14 @@ import tornado.log
 import tornado.web
 from marshmallow import ValidationError
 
-from orchestra.db import DatabaseError, IntegrityError
+from orchestra import schemas
+from orchestra.db import DatabaseError, IntegrityError, OutOfRange
 from orchestra.services import lmstudio
 
 # Most specific first: what each domain failure means to an HTTP client.
 ERROR_STATUS = (
     (IntegrityError, 409),
+    (OutOfRange, 400),
     (DatabaseError, 503),
     (lmstudio.LMStudioUnavailable, 503),
     (lmstudio.LMStudioTimeout, 504),
@@ -51,6 +54,24 @@ class ApiError(tornado.web.HTTPError):
         super().__init__(status, reason=None)
         self.message = message
         self.fields = fields
+
+
+# A \u escape of a UTF-16 surrogate (\ud800-\udfff): json.loads turns a lone one into a
+# str that no UTF-8 database, file or socket can take.
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def parse_json(raw):
+    """A JSON text (str or UTF-8 bytes) as Python values; ValueError when it is not JSON or
+    holds a string that is not text (a lone surrogate, which only an escape can write)."""
+    value = json.loads(raw)
+    if SURROGATE_ESCAPE.search(raw if isinstance(raw, str) else raw.decode("utf-8")):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError("a string holds %r, half of a UTF-16 surrogate pair, which is "
+                             "not text" % e.object[e.start:e.end]) from None
+    return value
 
 
 def redact_uri(uri):
@@ -183,6 +204,14 @@ class BaseHandler(AuthMixin, tornado.web.RequestHandler):
     def get_current_user(self):
         return self.authenticate()
 
+    def path_id(self, raw, thing):
+        """The row id a URL names; 404 "No <thing> with id N." for one that no row can have
+        (0, or beyond what the databases store), before any query is made with it."""
+        id = schemas.parse_id(raw)
+        if id is None:
+            raise ApiError(404, "No %s with id %s." % (thing, raw))
+        return id
+
     def check_xsrf_cookie(self):
         # Tornado checks XSRF before prepare(): without a login, say that (401), not "XSRF".
         if self.current_user is None and not self.is_public():
@@ -292,7 +321,7 @@ class ApiHandler(BaseHandler):
         if not self.request.body:
             raise ApiError(400, "The request body must be a JSON object.")
         try:
-            data = json.loads(self.request.body)
+            data = parse_json(self.request.body)
         except (ValueError, UnicodeDecodeError) as e:
             raise ApiError(400, "Malformed JSON: %s" % e)
         if not isinstance(data, dict):

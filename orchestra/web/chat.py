@@ -18,7 +18,8 @@ class ChatPageHandler(BaseHandler):
     async def get(self, conversation_id=None):
         selected = None
         if conversation_id is not None:
-            selected = await self.stores.conversations.get(int(conversation_id))
+            selected = await self.stores.conversations.get(
+                self.path_id(conversation_id, "conversation"))
             if selected is None:
                 raise tornado.web.HTTPError(404, "No conversation with id %s" % conversation_id)
         conversations = await self.stores.conversations.list(limit=LIST_LIMIT)

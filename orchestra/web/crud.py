@@ -34,7 +34,7 @@ class EntityPage(LimitedBody, BaseHandler):
         return self.reverse_url("%s-%s" % (self.entity.name, page), *args)
 
     async def row_or_404(self, id):
-        row = await self.store.get(int(id))
+        row = await self.store.get(self.path_id(id, self.entity.singular))
         if row is None:
             raise tornado.web.HTTPError(404, "No %s with id %s." % (self.entity.singular, id))
         return row
@@ -85,7 +85,8 @@ class ListPage(EntityPage):
         filters = {name: self.get_query_argument(name, None) or None
                    for name in self.entity.filters}
         try:
-            offset = max(0, int(self.get_query_argument("offset", "0")))
+            # Past the last row the page is empty; past 10^9 SQLite could not even bind it.
+            offset = min(max(0, int(self.get_query_argument("offset", "0"))), 10**9)
         except ValueError:
             offset = 0
         rows = await self.store.list(limit=PAGE_SIZE, offset=offset, **filters)

@@ -12,7 +12,7 @@ import unicodedata
 import markupsafe
 import tornado.web
 
-from orchestra import entities
+from orchestra import entities, schemas
 from orchestra.services.knowledge.service import query_terms as search_terms
 from orchestra.web import bodies, knowledge_api
 from orchestra.web.crud import EntityPage, page_routes
@@ -160,8 +160,8 @@ class SourcePage(EntityPage):
     """Shared by the source handlers: lookups inside one base and the way back to it."""
 
     async def source_or_404(self, base_id, source_id):
-        source = await self.stores.knowledge_sources.get(int(source_id))
-        if source is None or source.knowledge_base_id != int(base_id):
+        source = await self.stores.knowledge_sources.get(self.path_id(source_id, "source"))
+        if source is None or source.knowledge_base_id != schemas.parse_id(base_id):
             raise tornado.web.HTTPError(404, "No source %s in knowledge base %s."
                                         % (source_id, base_id))
         return source

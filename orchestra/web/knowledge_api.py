@@ -144,11 +144,11 @@ class FileUploadHandler(UploadBody, ApiHandler):
         errors=(400, 404, 409))}
 
     async def post(self, base_id):
-        await base_or_404(self, base_id)
+        base_id = await base_or_404(self, base_id)
         title = self.get_body_argument("title", "")
         upload = (self.request.files.get("file") or [None])[0]
         try:
-            row = await add_file_source(self.settings, int(base_id), upload, title)
+            row = await add_file_source(self.settings, base_id, upload, title)
         except UploadRefused as e:
             raise ApiError(e.status, e.message,
                            fields={e.field: [e.message]} if e.status == 400 else None)
@@ -211,8 +211,10 @@ CHUNKS = ChunkSchema(many=True)
 
 
 async def base_or_404(handler, base_id):
-    if not await handler.stores.knowledge_bases.count(id=int(base_id)):
+    id = handler.path_id(base_id, "knowledge base")
+    if not await handler.stores.knowledge_bases.count(id=id):
         raise ApiError(404, "No knowledge base with id %s." % base_id)
+    return id
 
 
 class SearchHandler(ApiHandler):
@@ -234,12 +236,12 @@ class SearchHandler(ApiHandler):
         errors=(400, 404))}
 
     async def get(self, base_id):
-        await base_or_404(self, base_id)
+        base_id = await base_or_404(self, base_id)
         args = self.load(SEARCH_ARGS, {name: self.get_query_argument(name)
                                        for name in ("q", "limit")
                                        if self.get_query_argument(name, None) is not None})
         knowledge = self.services["knowledge"]
-        hits = await knowledge.search([int(base_id)], args["q"], limit=args["limit"])
+        hits = await knowledge.search([base_id], args["q"], limit=args["limit"])
         self.write_json({"items": HITS.dump(hits), "mode": knowledge.mode()})
 
 
@@ -254,7 +256,8 @@ class ChunksHandler(ApiHandler):
         responses={200: ("The chunks.", ChunkListSchema)}, errors=(404,))}
 
     async def get(self, source_id):
-        source = await self.stores.knowledge_sources.get(int(source_id))
+        source = await self.stores.knowledge_sources.get(
+            self.path_id(source_id, "knowledge source"))
         if source is None:
             raise ApiError(404, "No knowledge source with id %s." % source_id)
         rows = await self.stores.knowledge_chunks.for_source(source["id"])

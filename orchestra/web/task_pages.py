@@ -118,7 +118,7 @@ class TaskFormPage(TaskPageMixin, BaseHandler):
 
 class TaskPage(TaskPageMixin, BaseHandler):
     async def get(self, id):
-        task = await self.stores.tasks.get(int(id))
+        task = await self.stores.tasks.get(self.path_id(id, "task"))
         if task is None:
             raise tornado.web.HTTPError(404, "No task with id %s." % id)
         base = None
@@ -133,7 +133,7 @@ class TaskDeletePage(TaskPageMixin, BaseHandler):
 
     async def post(self, id):
         try:
-            task = await self.orchestrator.delete_task(int(id))
+            task = await self.orchestrator.delete_task(self.path_id(id, "task"))
         except OrchestratorError as e:
             if e.http_status == 404:
                 raise tornado.web.HTTPError(404, e.message)
@@ -155,8 +155,8 @@ class WorkflowRunPage(TaskPageMixin, BaseHandler):
         form = self.form_data()
         values = {name: form.get("var-" + name, "") for name in needed}
         base_id = form.get("knowledgeBaseId") or None
-        if base_id is not None and (not base_id.isdigit()
-                                    or await self.stores.knowledge_bases.get(int(base_id)) is None):
+        if base_id is not None and (schemas.parse_id(base_id) is None or await
+                                    self.stores.knowledge_bases.get(int(base_id)) is None):
             return await self.show(workflow, needed, form,
                                    {"knowledgeBaseId": "No such knowledge base."}, status=400)
         try:
@@ -171,7 +171,7 @@ class WorkflowRunPage(TaskPageMixin, BaseHandler):
         self.redirect(self.reverse_url("task", task["id"]))
 
     async def workflow(self, id):
-        workflow = await self.stores.workflows.get(int(id))
+        workflow = await self.stores.workflows.get(self.path_id(id, "workflow"))
         if workflow is None:
             raise tornado.web.HTTPError(404, "No workflow with id %s." % id)
         templates = await self.orchestrator.workflow_templates(workflow)

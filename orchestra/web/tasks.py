@@ -38,8 +38,7 @@ class RunWorkflowSchema(Schema):
     model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
     check_answers = fields.Boolean(data_key="checkAnswers", load_default=True)
     auto_run = fields.Boolean(data_key="autoRun", load_default=True)
-    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", load_default=None,
-                                       validate=validate.Range(min=1))
+    knowledge_base_id = schemas.row_id("knowledgeBaseId", load_default=None)
 
 
 class CheckSchema(Schema):
@@ -52,10 +51,8 @@ class CheckSchema(Schema):
                           load_default=list, validate=validate.Length(max=50))
     samples = fields.Integer(load_default=None, validate=validate.Range(0, 10))
     model = schemas.text(schemas.NAME, allow_none=True, load_default=None)
-    message_id = fields.Integer(data_key="messageId", load_default=None,
-                                validate=validate.Range(min=1))
-    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", load_default=None,
-                                       validate=validate.Range(min=1))
+    message_id = schemas.row_id("messageId", load_default=None)
+    knowledge_base_id = schemas.row_id("knowledgeBaseId", load_default=None)
     kind = fields.String(load_default=None, validate=validate.OneOf(
         ("answer", "summarize", "translate", "extract", "code", "creative")))
     expect_json = fields.Boolean(data_key="expectJson", load_default=False)
@@ -339,7 +336,7 @@ class TaskItemApi(TaskApiMixin, api.ItemHandler):
         self.write_json(self.task_json(await self.fetch_row(id)))
 
     async def delete(self, id):
-        await self.orchestrator.delete_task(int(id))
+        await self.orchestrator.delete_task(self.path_id(id, "task"))
         self.set_status(204)
         self.finish()
 
@@ -364,7 +361,7 @@ class TaskActionApi(TaskApiMixin, ApiHandler):
                    "cancel: stop it."),)
 
     async def post(self, id, action):
-        task = await getattr(self.orchestrator, action)(int(id))
+        task = await getattr(self.orchestrator, action)(self.path_id(id, "task"))
         self.write_json(self.task_json(task), status=200 if action == "cancel" else 202)
 
 
@@ -422,15 +419,16 @@ class SubtaskActionApi(TaskApiMixin, ApiHandler):
                        ("action", "accept or edit an answer that needs review; retry."))
 
     async def post(self, id, action):
+        id = self.path_id(id, "subtask")
         if action == "retry":
             body = self.load(RetrySchema()) if self.request.body.strip() else {}
-            task = await self.orchestrator.retry_subtask(int(id), **body)
+            task = await self.orchestrator.retry_subtask(id, **body)
             return self.write_json(self.task_json(task), status=202)
         if action == "edit":
-            task = await self.orchestrator.edit_subtask(int(id),
+            task = await self.orchestrator.edit_subtask(id,
                                                         self.load(EditSchema())["result"])
         else:
-            task = await self.orchestrator.accept_subtask(int(id))
+            task = await self.orchestrator.accept_subtask(id)
         self.write_json(self.task_json(task))
 
 
@@ -465,7 +463,7 @@ class WorkflowRunApi(TaskApiMixin, ApiHandler):
         data = self.load(RunWorkflowSchema())
         await require_knowledge_base(self.stores, data)
         try:
-            task = await self.orchestrator.run_workflow(int(id), data.pop("variables"), **data)
+            task = await self.orchestrator.run_workflow(self.path_id(id, "workflow"), data.pop("variables"), **data)
         except WorkflowInputError as e:
             raise ApiError(400, e.message, fields=e.fields or None)
         self.set_header("Location", "/api/tasks/%d" % task["id"])

@@ -226,13 +226,13 @@ class FetchItemHandler(WebApiHandler):
     }
 
     async def get(self, id):
-        result = await self.web.fetch_result(int(id))
+        result = await self.web.fetch_result(self.path_id(id, "web fetch"))
         if result is None:
             raise ApiError(404, "No web fetch with id %s." % id)
         self.write_json(result)
 
     async def delete(self, id):
-        if not await self.web.delete_fetch(int(id)):
+        if not await self.web.delete_fetch(self.path_id(id, "web fetch")):
             raise ApiError(404, "No web fetch with id %s." % id)
         self.set_status(204)
         self.finish()
@@ -330,7 +330,7 @@ class CrawlItemHandler(WebApiHandler):
         self.write_json(await self.crawl_or_404(self.web.cancel_crawl, id))
 
     async def crawl_or_404(self, method, id):
-        crawl = await method(int(id))
+        crawl = await method(self.path_id(id, "crawl"))
         if crawl is None:
             raise ApiError(404, "No crawl with id %s." % id)
         return crawl

@@ -7,7 +7,6 @@ and relays what services publish on the hub. The protocol is described in the RE
 ("WebSocket protocol").
 """
 
-import json
 import logging
 import urllib.parse
 
@@ -15,11 +14,11 @@ import tornado.web
 import tornado.websocket
 from marshmallow import ValidationError
 
-from orchestra.db import DatabaseError
+from orchestra.db import DatabaseError, OutOfRange
 from orchestra.services.chat import ChatError
 from orchestra.services.lmstudio import LMStudioError
 from orchestra.web import ws_schemas as wss
-from orchestra.web.base import AuthMixin
+from orchestra.web.base import AuthMixin, parse_json
 from orchestra.web.ws_manager import (ALL_TASKS, GOING_AWAY, HISTORY_SCHEMA, MESSAGE_SCHEMA,
                                       MONITORING, TASK_SCHEMA, ConnectionManager,
                                       conversation_topic, crawl_topic, encode, error_code,
@@ -159,6 +158,8 @@ async def dispatch(socket, raw):
     except LMStudioError as e:
         socket.send_error_frame(error_code(e), e.message, frame.type, frame.id,
                                 extra=error_details(e))
+    except OutOfRange as e:  # the schemas refuse these first; this is the net under them
+        socket.send_error_frame("invalid_fields", str(e), frame.type, frame.id)
     except DatabaseError as e:
         logger.warning("database error on %s: %s", frame.type, e)
         socket.send_error_frame("database_error", "The database is not available: %s" % e,
@@ -173,7 +174,7 @@ def parse(raw):
     if isinstance(raw, bytes):
         raise ProtocolError("invalid_message", "Frames must be JSON text, not binary.")
     try:
-        frame = json.loads(raw)
+        frame = parse_json(raw)
     except ValueError as e:
         raise ProtocolError("invalid_json", "Malformed JSON: %s." % e)
     if not isinstance(frame, dict):

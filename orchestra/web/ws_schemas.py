@@ -38,10 +38,8 @@ class EmptySchema(Strict):
 
 def conversation_id(required):
     if required:
-        return fields.Integer(data_key="conversationId", required=True, strict=True,
-                              validate=validate.Range(min=1))
-    return fields.Integer(data_key="conversationId", allow_none=True, load_default=None,
-                          strict=True, validate=validate.Range(min=1))
+        return schemas.row_id("conversationId", required=True, strict=True)
+    return schemas.row_id("conversationId", allow_none=True, load_default=None, strict=True)
 
 
 def not_blank(value):
@@ -53,8 +51,7 @@ MAX_CHAT_MESSAGE = LONG  # characters; the page is told it in `connected`
 
 
 def message_id():
-    return fields.Integer(data_key="messageId", required=True, strict=True,
-                          validate=validate.Range(min=1))
+    return schemas.row_id("messageId", required=True, strict=True)
 
 
 def chat_text():
@@ -137,8 +134,7 @@ class ChatHistorySchema(Strict):
     conversation_id = conversation_id(required=True)
     limit = fields.Integer(load_default=50, strict=True,
                            validate=validate.Range(1, MAX_HISTORY))
-    before = fields.Integer(load_default=None, allow_none=True, strict=True,
-                            validate=validate.Range(min=1))
+    before = schemas.row_id(load_default=None, allow_none=True, strict=True)
 
 
 class MessageFrameSchema(schemas.CreateMessageSchema):
@@ -161,18 +157,15 @@ class ConversationSettingsSchema(Schema):
 
 
 class TaskSchema(Strict):
-    task_id = fields.Integer(data_key="taskId", required=True, strict=True,
-                             validate=validate.Range(min=1))
+    task_id = schemas.row_id("taskId", required=True, strict=True)
 
 
 class KnowledgeBaseSchema(Strict):
-    knowledge_base_id = fields.Integer(data_key="knowledgeBaseId", required=True, strict=True,
-                                       validate=validate.Range(min=1))
+    knowledge_base_id = schemas.row_id("knowledgeBaseId", required=True, strict=True)
 
 
 class CrawlSchema(Strict):
-    crawl_id = fields.Integer(data_key="crawlId", required=True, strict=True,
-                              validate=validate.Range(min=1))
+    crawl_id = schemas.row_id("crawlId", required=True, strict=True)
 
 
 # -- server -> client frames -------------------------------------------------------------------

@@ -72,6 +72,22 @@ async def test_malformed_json_is_400(fetch, body):
     assert r.code == 400 and "error" in r.json()
 
 
+@pytest.mark.parametrize("escape", ["\\ud800", "\\uDFFF", "x\\udc00y"])
+@pytest.mark.gen_test
+async def test_a_lone_surrogate_is_not_text_and_is_refused(fetch, escape):
+    # json.loads takes it, but no UTF-8 database can store it: it was a 500.
+    body = '{"name": "%s", "content": "{}"}' % escape
+    r = await fetch("/api/training-datasets", method="POST", body=body,
+                    headers={"Content-Type": "application/json"})
+    assert r.code == 400, r.text
+    assert r.json()["error"].startswith("Malformed JSON: a string holds")
+    assert (await fetch("/api/training-datasets")).json()["total"] == 0
+    pair = '{"name": "\\ud83d\\ude00 \\\\ud800", "content": "{}"}'  # a pair; an escaped "\\"
+    r = await fetch("/api/training-datasets", method="POST", body=pair,
+                    headers={"Content-Type": "application/json"})
+    assert r.code == 201 and r.json()["name"] == "\U0001F600 \\ud800"
+
+
 @pytest.mark.gen_test
 async def test_patch_unknown_id_is_404_and_invalid_patch_changes_nothing(fetch):
     assert (await fetch("/api/templates/999", method="PATCH", json={"name": "x"})).code == 404

@@ -147,6 +147,7 @@ async def test_cross_origin_refused(ws_connect, base_url):
     ('{"type": "ping", "data": []}', "invalid_message"),
     ('{"type": "nope"}', "unknown_type"),
     ('{"type": "chat:send", "data": {}}', "invalid_fields"),
+    ('{"type": "chat:send", "data": {"message": "hi \\ud800"}}', "invalid_json"),
     ('{"type": "chat:send", "data": {"message": "   "}}', "invalid_fields"),
     ('{"type": "chat:send", "data": {"message": "hi", "conversationId": "1"}}',
      "invalid_fields"),

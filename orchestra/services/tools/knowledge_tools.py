@@ -5,6 +5,7 @@ import logging
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from orchestra import schemas
 from orchestra.services.tools.registry import Tool, ToolError, ToolResult
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,7 @@ class KnowledgeSearchArgs(Schema):
     query = fields.String(required=True, validate=validate.Length(1, 2000), metadata={
         "description": "What to look for, in words."})
     knowledge_base_ids = fields.List(
-        fields.Integer(strict=True, validate=validate.Range(min=1)),
+        schemas.row_id(strict=True),
         data_key="knowledgeBaseIds", load_default=None, validate=validate.Length(1, 50),
         metadata={"description": "The knowledge bases to search; by default the task's "
                                  "knowledge base, else every one."})

@@ -15,6 +15,9 @@ def pytest_terminal_summary(terminalreporter):
                 ", ".join("%s %d" % kv for kv in f["statuses"].items()), f["failures"],
                 seconds, module.EXAMPLES)
              for database, f, seconds in module.FIGURES]
+    lines += ["%s: the documented 5xx (upstream failures): %s" % (database, ", ".join(
+        "%s x%d" % kv for kv in f["server_errors"].items()) or "none")
+        for database, f, _ in module.FIGURES]
     terminalreporter.write_sep("=", "schemathesis over /api/openapi.json")
     for line in lines:
         terminalreporter.write_line(line)

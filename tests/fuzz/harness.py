@@ -160,6 +160,7 @@ class Fuzzer:
         self.session = requests.Session()
         self.requests = collections.Counter()
         self.statuses = collections.Counter()
+        self.server_errors = collections.Counter()  # "operation status": the documented 5xx
         self.failures = {}
         self.operations = []
         self.errors = []  # operations schemathesis could not generate cases for, and why
@@ -217,6 +218,8 @@ class Fuzzer:
         self.requests[mode.value] += 1
         status = response.status_code
         self.statuses[status // 100] += 1
+        if status >= 500:
+            self.server_errors["%s %d" % (label, status)] += 1
         problems = []
         try:
             case.validate_response(response, checks=CHECKS, headers=self.auth)
@@ -249,4 +252,5 @@ class Fuzzer:
                 "requests": sum(self.requests.values()),
                 "positive": self.requests["positive"], "negative": self.requests["negative"],
                 "statuses": {"%dxx" % k: v for k, v in sorted(self.statuses.items())},
-                "failures": len(self.failures) + len(self.errors)}
+                "failures": len(self.failures) + len(self.errors),
+                "server_errors": dict(sorted(self.server_errors.items()))}

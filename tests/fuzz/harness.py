@@ -14,6 +14,7 @@ is stored in the history, as the README says."""
 
 import collections
 import hashlib
+import itertools
 import json
 import subprocess
 import sys
@@ -151,11 +152,12 @@ CHECKS = [no_server_error, status_code_conformance, content_type_conformance,
 
 class Fuzzer:
     """Runs every operation of `schema` against `base` with `examples` cases per operation and
-    mode, and keeps the figures: operations, requests (per mode), and the failures found, each
+    mode (after its first `coverage` cases of the coverage phase), and keeps the figures: operations, requests (per mode), and the failures found, each
     distinct one (operation, check, status) kept once with the request that showed it."""
 
-    def __init__(self, schema, base, token, snapshot, examples):
+    def __init__(self, schema, base, token, snapshot, examples, coverage=0):
         self.schema, self.base, self.snapshot, self.examples = schema, base, snapshot, examples
+        self.coverage = coverage
         self.auth = {"Authorization": "Bearer %s" % token}
         self.session = requests.Session()
         self.requests = collections.Counter()
@@ -175,9 +177,27 @@ class Fuzzer:
                 self.gets.add(operation.path)
         self.operations = operations
         for operation in operations:
+            self.run_coverage(operation)
             for mode in MODES:
                 self.run_operation(operation, mode)
         return self
+
+    def run_coverage(self, operation):
+        """The first `coverage` cases of schemathesis's coverage phase: values at and beyond
+        each documented bound, missing required values, wrong types (no randomness)."""
+        if not self.coverage:
+            return
+        try:
+            cases = self.schema.iter_coverage_cases(
+                operation, generation_modes=list(MODES),
+                generation_config=self.schema.config.generation_for(operation=operation))
+            for case in itertools.islice(cases, self.coverage):
+                mode = case.meta.generation.mode if case.meta else MODES[0]
+                self.check_case(case, mode)
+                self.requests["coverage"] += 1
+        except Exception as e:
+            self.errors.append("%s (coverage): %s: %s" % (operation.label, type(e).__name__,
+                                                         str(e)[:500]))
 
     def run_operation(self, operation, mode):
         @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
@@ -249,7 +269,8 @@ class Fuzzer:
 
     def figures(self):
         return {"operations": len(self.operations),
-                "requests": sum(self.requests.values()),
+                "requests": self.requests["positive"] + self.requests["negative"],
+                "coverage": self.requests["coverage"],
                 "positive": self.requests["positive"], "negative": self.requests["negative"],
                 "statuses": {"%dxx" % k: v for k, v in sorted(self.statuses.items())},
                 "failures": len(self.failures) + len(self.errors),

@@ -2,8 +2,10 @@
 on SQLite and on MySQL/MariaDB, with data that fits the document and data that does not
 (tests/fuzz/harness.py says what each request must satisfy).
 
-ORCHESTRA_FUZZ_EXAMPLES sets the cases per operation and mode (default 10); the figures of
-each run (operations, requests, failures) are printed at the end of pytest's report."""
+ORCHESTRA_FUZZ_EXAMPLES sets the random cases per operation and mode (default 10), and
+ORCHESTRA_FUZZ_COVERAGE how many of schemathesis's coverage-phase cases (bounds, missing and
+mistyped values) each operation gets first (default 20); the figures of each run (operations,
+requests, failures) are printed at the end of pytest's report."""
 
 import os
 import time
@@ -18,6 +20,7 @@ from tests.servers import Server
 
 TOKEN = "fuzz-token-0123456789abcdef"
 EXAMPLES = int(os.environ.get("ORCHESTRA_FUZZ_EXAMPLES", "10"))
+COVERAGE = int(os.environ.get("ORCHESTRA_FUZZ_COVERAGE", "20"))
 FIGURES = []  # (database, figures, seconds), for the report's summary
 
 
@@ -63,7 +66,7 @@ def test_every_operation(served):
     try:
         seed(schema, server.base)
         snapshot.settle()
-        fuzzer = Fuzzer(schema, server.base, TOKEN, snapshot, EXAMPLES).run()
+        fuzzer = Fuzzer(schema, server.base, TOKEN, snapshot, EXAMPLES, COVERAGE).run()
         up = fuzzer.still_up()
     finally:
         snapshot.close()

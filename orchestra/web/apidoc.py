@@ -4,8 +4,11 @@ A handler class under /api/ carries `api_doc = {"get": op(...), "post": op(...),
 entry per HTTP method it answers, no more and no fewer (tests check this against the route
 table). Its path parameters, in the order of the route's regex groups, are named by
 `api_path_params = (("id", "The task's id."), ...)`; a route with one group and no such
-attribute calls it `id`. `orchestra.web.openapi` turns the route table and these
-descriptions into the OpenAPI 3.1 document served at /api/openapi.json.
+attribute calls it `id`. A handler that serves several routes (the generic CRUD serves every
+entity) may instead define a classmethod `api_doc_for(route_kwargs)` answering that dict for
+one route; the nearest class in the MRO that defines `api_doc` or `api_doc_for` wins.
+`orchestra.web.openapi` turns the route table and these descriptions into the OpenAPI 3.1
+document served at /api/openapi.json.
 
 Schemas are given as marshmallow schema classes or instances (the source of truth, turned
 into JSON Schema by apispec's marshmallow plugin) or as plain JSON Schema dicts.

@@ -9,7 +9,7 @@ from referencing.jsonschema import DRAFT202012
 
 from orchestra import entities
 from orchestra.app import route_table
-from orchestra.web import api, openapi
+from orchestra.web import api, apiroutes, openapi
 from tests.knowledge_helpers import add_base
 
 DOC_URI = "urn:orchestra:openapi"
@@ -78,26 +78,26 @@ def assert_documented(document, path, method, response):
 # -- the document and the route table -----------------------------------------------------------
 
 def test_every_api_route_is_described_for_exactly_the_methods_it_answers():
-    missing, extra = openapi.coverage(route_table())
+    missing, extra = apiroutes.coverage(route_table())
     assert not missing, "answered but not described: %s" % missing
     assert not extra, "described but not answered: %s" % extra
 
 
 def test_every_described_operation_belongs_to_a_route(document):
     answered = set()
-    for pattern, handler, kwargs in openapi.api_routes(route_table()):
-        if not openapi.documented(handler, kwargs):
+    for pattern, handler, kwargs in apiroutes.api_routes(route_table()):
+        if not apiroutes.documented(handler, kwargs):
             continue  # reported by the test above
-        path, _ = openapi.path_template(pattern, openapi.path_param_names(handler, pattern))
-        answered.update((path, m) for m in openapi.answered_methods(handler))
+        path, _ = apiroutes.path_template(pattern, apiroutes.path_param_names(handler, pattern))
+        answered.update((path, m) for m in apiroutes.answered_methods(handler))
     described = {(path, m) for path, item in document["paths"].items() for m in item
-                 if m in openapi.METHODS}
+                 if m in apiroutes.METHODS}
     assert described and described <= answered, described - answered
 
 
 def test_a_route_shadowed_by_an_earlier_one_is_not_described():
     """/api/tasks is the task API's (before the generic CRUD in the route table)."""
-    handlers = {pattern: handler for pattern, handler, _ in openapi.api_routes(route_table())}
+    handlers = {pattern: handler for pattern, handler, _ in apiroutes.api_routes(route_table())}
     assert handlers["/api/tasks$"].__module__ == "orchestra.web.tasks"
     assert handlers["/api/templates$"] is api.CollectionHandler
 
@@ -118,17 +118,17 @@ def test_operation_ids_are_unique_and_stable(document):
 
 
 def test_path_groups_become_typed_parameters():
-    path, params = openapi.path_template(r"/api/tasks/([0-9]+)/(plan|run|cancel)$",
+    path, params = apiroutes.path_template(r"/api/tasks/([0-9]+)/(plan|run|cancel)$",
                                          ["id", "action"])
     assert path == "/api/tasks/{id}/{action}"
     assert params == [("id", {"type": "integer", "minimum": 1,
                               "maximum": 9223372036854775807}),
                       ("action", {"type": "string", "enum": ["plan", "run", "cancel"]})]
-    path, params = openapi.path_template(r"/api/tools/([A-Za-z0-9_.-]+)/run$", ["name"])
+    path, params = apiroutes.path_template(r"/api/tools/([A-Za-z0-9_.-]+)/run$", ["name"])
     assert path == "/api/tools/{name}/run"
     assert params == [("name", {"type": "string", "pattern": "^[A-Za-z0-9_.-]+$"})]
     with pytest.raises(ValueError):
-        openapi.path_template(r"/api/x/(.*)/y+$", ["id"])
+        apiroutes.path_template(r"/api/x/(.*)/y+$", ["id"])
 
 
 def test_errors_auth_and_bodies_are_described(document):
@@ -160,6 +160,13 @@ def test_list_query_parameters_follow_the_registry(document):
     assert names("/api/templates") == ["limit", "offset", "category"]
     conversation = document["paths"]["/api/messages"]["get"]["parameters"][2]["schema"]
     assert conversation["maximum"] == 9223372036854775807
+
+
+def test_a_required_name_must_not_be_blank(document):
+    """The schemas strip names and titles, so a blank one is refused: the document says so."""
+    assert document["components"]["schemas"]["Template"]["properties"]["name"]["pattern"] == \
+        r"\S"
+    assert "pattern" not in document["components"]["schemas"]["Template"]["properties"]["body"]
 
 
 def test_each_create_example_is_accepted_by_its_schema():

@@ -277,7 +277,8 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
                                     "default": 0}, "Tasks to skip.", example=0),
                    param("status", {"type": "string"}, "Only tasks with this status (%s)."
                          % ", ".join(schemas.TASK_STATUSES), example="completed")),
-            responses={200: ("A page of tasks.", TaskPageSchema)}, errors=(400,)),
+            responses={200: ("A page of tasks.", TaskPageSchema)}, errors=(400,),
+            operation_id="listTasks"),
         "post": op(
             "Create a task", tags=("Tasks",),
             description="With `subtasks`, the plan is written by hand; without, a model "
@@ -289,7 +290,7 @@ class TaskCollectionApi(TaskApiMixin, api.CollectionHandler):
             body=schemas.CreateTaskSchema, body_example=TASK_EXAMPLE,
             responses={201: ("The task as stored (as its planning starts with autoRun); "
                              "`Location` names it.", TaskStateSchema)},
-            errors=(400, 409)),
+            errors=(400, 409), operation_id="createTask"),
     }
 
     def initialize(self):
@@ -312,7 +313,8 @@ class TaskItemApi(TaskApiMixin, api.ItemHandler):
         "get": op("Get a task", tags=("Tasks",),
                   description="With its subtasks, their answers and the checks' verdicts, "
                               "and its place in the queue of model calls.",
-                  responses={200: ("The task.", TaskStateSchema)}, errors=(404,)),
+                  responses={200: ("The task.", TaskStateSchema)}, errors=(404,),
+                  operation_id="getTask"),
         "patch": op(
             "Update a task", tags=("Tasks",),
             description="Only while it is not queued, planned or run (409 otherwise). "
@@ -321,11 +323,12 @@ class TaskItemApi(TaskApiMixin, api.ItemHandler):
             body=schemas.UpdateTaskSchema,
             body_example={"title": "Green tea, briefly", "priority": "high"},
             responses={200: ("The task as stored.", TaskWithSubtasksSchema)},
-            errors=(400, 404, 409)),
+            errors=(400, 404, 409), operation_id="updateTask"),
         "delete": op("Delete a task", tags=("Tasks",),
                      description="With its subtasks; a queued or running task is cancelled "
                                  "first.",
-                     responses={204: ("Deleted.", None)}, errors=(404, 409)),
+                     responses={204: ("Deleted.", None)}, errors=(404, 409),
+                     operation_id="deleteTask"),
     }
     api_path_params = TASK_ID
 

@@ -165,6 +165,8 @@ async def test_unknown_api_path_refuses_a_malformed_body_as_json(fetch):
     r = await fetch("/nothing-here", method="POST", body=b"--b\r\n[]--b--\r\n",
                     headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert r.code == 400 and r.headers["Content-Type"].startswith("text/html")
+    r = await fetch("/api/nothing-here", method="PROPFIND")  # a method Tornado does not know
+    assert r.code == 405 and r.json()["error"]
 
 
 @pytest.mark.gen_test

@@ -403,3 +403,11 @@ class NotFoundHandler(BaseHandler):
             return
         super().prepare()
         raise tornado.web.HTTPError(404, "No page at %s" % self.request.path)
+
+    def write_error(self, status_code, **kwargs):
+        # Tornado refuses some requests before prepare(): a body it cannot parse (a malformed
+        # multipart form), a method it does not know. Under /api/ those answers are JSON too.
+        if self.request.path.startswith("/api/"):
+            ApiHandler.write_error(self, status_code, **kwargs)
+        else:
+            super().write_error(status_code, **kwargs)

@@ -1,6 +1,8 @@
 """A browser-like session for page tests: cookies from `?token=`, forms posted with `_xsrf`."""
 
+import collections
 import html
+import os
 import http.cookies
 import re
 import urllib.parse
@@ -9,6 +11,7 @@ import uuid
 import pytest
 
 from tests.conftest import TOKEN
+from tests.web import fuzzing
 
 
 class Browser:
@@ -108,3 +111,30 @@ def input_value(page, name):
         return html.unescape(match.group(1))
     match = re.search(r'<textarea [^>]*name="%s"[^>]*>([^<]*)</textarea>' % re.escape(name), page)
     return html.unescape(match.group(1)) if match else None
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The property runs' figures (tests/web/test_fuzz_*.py), per database, at the end of the
+    report and in ORCHESTRA_FUZZ_REPORT when set (.ci/run prints it)."""
+    if not fuzzing.FIGURES:
+        return
+    lines = []
+    for database in sorted({figure[0] for figure in fuzzing.FIGURES}):
+        runs = [f for f in fuzzing.FIGURES if f[0] == database]
+        bodies = [f for f in runs if f[1].endswith(" bodies")]
+        statuses = sum((collections.Counter(f[3]) for f in bodies), collections.Counter())
+        frames = [f for f in runs if f[1] == "/ws frames"]
+        codes = sum((collections.Counter(f[3]) for f in frames), collections.Counter())
+        lines.append("hypothesis %s: %d entities' bodies, %d requests (%s); %d /ws frames "
+                     "(error codes: %s)" % (
+                         database, len(bodies), sum(f[2] for f in bodies),
+                         ", ".join("%s %d" % kv for kv in sorted(statuses.items())),
+                         sum(f[2] for f in frames),
+                         ", ".join("%s %d" % kv for kv in sorted(codes.items())) or "none"))
+    terminalreporter.write_sep("=", "hypothesis over entity bodies and /ws frames")
+    for line in lines:
+        terminalreporter.write_line(line)
+    path = os.environ.get("ORCHESTRA_FUZZ_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write("".join(line + "\n" for line in lines))

@@ -16,6 +16,15 @@ FUZZ = settings(max_examples=30, deadline=None, database=None, derandomize=False
                                        HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
 
+# What each property run sent and how it was answered: (database, what, requests,
+# {status or error code: count}); printed at the end of pytest's report (tests/web/conftest.py).
+FIGURES = []
+
+
+def record(app, what, requests, answers):
+    FIGURES.append((app.settings["db"].dialect, what, requests, dict(answers)))
+
+
 # Numbers at and past the edges of what the databases (BIGINT, INT, DOUBLE) and JSON hold.
 EDGE_INTS = [0, -1, 1, 2**31 - 1, 2**31, MAX_ID, MAX_ID + 1, -MAX_ID - 2, 2**64, 10**30,
              10**400, -10**400]

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestra import entities
-from tests.web.fuzzing import FUZZ, body_strategy, encode, is_error_body
+from tests.web.fuzzing import FUZZ, body_strategy, encode, is_error_body, record
 
 JSON = {"Content-Type": "application/json"}
 
@@ -129,4 +129,4 @@ def test_no_body_breaks_an_entity_or_changes_it_when_refused(checker, name):
         checker(name, method, data.draw(body_strategy(schema, owned, valid), label="body"))
 
     run()
-    print("%s: %s" % (name, dict(sorted(checker.answered.items()))))
+    record(checker.app, "%s bodies" % name, sum(checker.answered.values()), checker.answered)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from orchestra.services.web.errors import CODES as WEB_CODES
 from orchestra.web import ws
-from tests.web.fuzzing import (EDGE_INTS, FUZZ, json_values, one_changed, scalars,
+from tests.web.fuzzing import (record, EDGE_INTS, FUZZ, json_values, one_changed, scalars,
                                shaped)
 from tests.web.test_fuzz_bodies import settle as settle_services
 from tests.web.test_fuzz_bodies import table_counts
@@ -175,5 +175,4 @@ def test_every_frame_is_answered_or_refused_and_a_refusal_changes_nothing(socket
         socket(*frame)
 
     run()
-    print("ws: %d frames, error codes %s" % (socket.examples,
-                                             dict(sorted(socket.codes.items()))))
+    record(app, "/ws frames", socket.examples, socket.codes)

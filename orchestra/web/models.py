@@ -12,6 +12,7 @@ from orchestra.services import lmstudio
 from orchestra.services.lmstudio.model_ops import TASK_TYPES
 from orchestra.web.apidoc import op, param
 from orchestra.web.base import ApiError, ApiHandler, BaseHandler
+from orchestra.web.bodies import LimitedBody
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,15 @@ class ModelsPage(BaseHandler):
         self.render_template("models.html", initial=initial, state=state)
 
 
-class ModelListApi(ApiHandler):
+class ModelApiHandler(LimitedBody, ApiHandler):
+    """The model API's handlers: bodies of a few names and a prompt, so a small limit (a
+    larger body is 413 naming it, as everywhere else, not a closed connection)."""
+
+    body_limit = 100_000
+    body_name = "model request"
+
+
+class ModelListApi(ModelApiHandler):
     api_doc = {"get": op(
         "List the models", tags=("Models",),
         description="The models the model server offers (listed again with `refresh`, else "
@@ -228,7 +237,7 @@ class ModelListApi(ApiHandler):
         self.write_json({"models": [model_json(m) for m in models], "activeModel": active})
 
 
-class ModelStatusApi(ApiHandler):
+class ModelStatusApi(ModelApiHandler):
     api_doc = {"get": op(
         "The model server's status", tags=("Models",),
         description="Whether the model server answers, and its models (none when it does "
@@ -239,7 +248,7 @@ class ModelStatusApi(ApiHandler):
         self.write_json(await lmstudio.status(self.lmstudio))
 
 
-class LoadModelApi(ApiHandler):
+class LoadModelApi(ModelApiHandler):
     api_doc = {"post": op(
         "Load a model", tags=("Models",),
         description="Loads it on the model server (at once if it is loaded already). 404 "
@@ -253,7 +262,7 @@ class LoadModelApi(ApiHandler):
         self.write_json(camel_keys(await self.lmstudio.load_model(data["model"])))
 
 
-class SwitchModelApi(ApiHandler):
+class SwitchModelApi(ModelApiHandler):
     api_doc = {"post": op(
         "Switch the default model", tags=("Models",),
         description="Loads `model` and makes it the one requests use by default; when it "
@@ -271,7 +280,7 @@ class SwitchModelApi(ApiHandler):
         self.write_json(camel_keys(result))
 
 
-class BenchmarkApi(ApiHandler):
+class BenchmarkApi(ModelApiHandler):
     """POST runs a benchmark, GET lists those stored (both paths answer both)."""
 
     api_doc = {
@@ -307,7 +316,7 @@ class BenchmarkApi(ApiHandler):
         self.write_json({"benchmarks": dump_benchmarks(rows)})
 
 
-class CompareApi(ApiHandler):
+class CompareApi(ModelApiHandler):
     api_doc = {"post": op(
         "Compare models on one prompt", tags=("Models",),
         description="Streams an answer from each model (a few at a time) and checks each "
@@ -327,7 +336,7 @@ class CompareApi(ApiHandler):
         self.write_json({"results": [camel_keys(result) for result in results]})
 
 
-class RecommendApi(ApiHandler):
+class RecommendApi(ModelApiHandler):
     api_doc = {"get": op(
         "Recommend a model for a kind of task", tags=("Models",),
         description="Scores the server's language models by name, context length, "

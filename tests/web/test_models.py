@@ -1,5 +1,7 @@
 """The Models page and /api/models over HTTP, against the fake LM Studio."""
 
+import json
+
 import pytest
 
 CHAT = "qwen2.5-7b-instruct"
@@ -159,3 +161,13 @@ async def test_page_session_calls_the_api_with_the_xsrf_header(browser, fake_lms
     allowed = await browser._fetch("/api/models/switch", method="POST", body=body,
                                    token=False, headers=headers)
     assert allowed.code == 200 and allowed.json()["active"] == CODER
+
+
+@pytest.mark.gen_test
+async def test_a_model_request_over_its_limit_is_413_json(fetch, fake_lmstudio):
+    body = json.dumps({"prompt": "x" * 200_000, "models": ["a", "b"]})
+    r = await fetch("/api/models/compare", method="POST", body=body)
+    assert r.code == 413
+    assert r.json() == {"error": "The model request is larger than the limit of 100 kB "
+                                 "(100000 bytes)."}
+    assert fake_lmstudio.requests == []  # nothing reached the model server

@@ -125,15 +125,12 @@ class BenchmarkResultSchema(Schema):
     prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
 
 
-class StoredBenchmarkSchema(Schema):
+class StoredBenchmarkSchema(BenchmarkResultSchema):
+    """A benchmark as stored: always an id, its time, and prompt tokens when the server
+    counted them."""
+
     id = fields.Integer(required=True)
     created_at = schemas.UTCDateTime(required=True, data_key="createdAt")
-    model = fields.String(required=True)
-    prompt = fields.String(required=True)
-    ttft_ms = fields.Float(required=True, allow_none=True, data_key="ttftMs")
-    tokens_per_second = fields.Float(required=True, allow_none=True, data_key="tokensPerSecond")
-    total_ms = fields.Float(required=True, data_key="totalMs")
-    tokens_generated = fields.Integer(required=True, data_key="tokensGenerated")
     prompt_tokens = fields.Integer(required=True, allow_none=True, data_key="promptTokens")
 
 

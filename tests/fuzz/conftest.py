@@ -1,8 +1,9 @@
 """The fuzz runs' figures, printed at the end of pytest's report (and written to
 ORCHESTRA_FUZZ_REPORT when set, for .ci/run)."""
 
-import os
 import sys
+
+from tests.web.fuzzing import report
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -19,10 +20,4 @@ def pytest_terminal_summary(terminalreporter):
     lines += ["%s: the documented 5xx (upstream failures): %s" % (database, ", ".join(
         "%s x%d" % kv for kv in f["server_errors"].items()) or "none")
         for database, f, _ in module.FIGURES]
-    terminalreporter.write_sep("=", "schemathesis over /api/openapi.json")
-    for line in lines:
-        terminalreporter.write_line(line)
-    path = os.environ.get("ORCHESTRA_FUZZ_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write("".join(line + "\n" for line in lines))
+    report(terminalreporter, "schemathesis over /api/openapi.json", lines)

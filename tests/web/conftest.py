@@ -2,7 +2,6 @@
 
 import collections
 import html
-import os
 import http.cookies
 import re
 import urllib.parse
@@ -131,10 +130,4 @@ def pytest_terminal_summary(terminalreporter):
                          ", ".join("%s %d" % kv for kv in sorted(statuses.items())),
                          sum(f[2] for f in frames),
                          ", ".join("%s %d" % kv for kv in sorted(codes.items())) or "none"))
-    terminalreporter.write_sep("=", "hypothesis over entity bodies and /ws frames")
-    for line in lines:
-        terminalreporter.write_line(line)
-    path = os.environ.get("ORCHESTRA_FUZZ_REPORT")
-    if path:
-        with open(path, "a") as f:
-            f.write("".join(line + "\n" for line in lines))
+    fuzzing.report(terminalreporter, "hypothesis over entity bodies and /ws frames", lines)

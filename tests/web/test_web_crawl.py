@@ -183,3 +183,24 @@ async def test_crawl_subscribe_errors(ws_connect, data, code):
     conn.write_message(json.dumps({"type": "crawl:subscribe", "data": data}))
     f = await frame(conn)
     assert f["type"] == "error" and f["data"]["code"] == code
+
+
+@pytest.mark.gen_test
+async def test_progress_updates_reach_the_row_in_the_order_they_were_made(app, monkeypatch):
+    # Pages finish together; on MySQL two updates of the row can run on two database threads,
+    # and the older counts, committed last, stayed (8 pages read, 4 done and 1 failed). Here the
+    # first update is made to finish last, as a thread may.
+    crawler = app.settings["services"]["web"].crawler
+    store = app.settings["stores"].web_crawls
+    row = await store.create({"url": "http://127.0.0.1:9/", "status": "running",
+                              "options": {}})
+    update, delays = store.update, [0.2, 0]
+
+    async def slow_first(id, changes):
+        await asyncio.sleep(delays.pop(0) if delays else 0)
+        return await update(id, changes)
+
+    monkeypatch.setattr(store, "update", slow_first)
+    await asyncio.gather(crawler._update(row["id"], {"pages_done": 1}),
+                         crawler._update(row["id"], {"pages_done": 2}))
+    assert (await store.get(row["id"]))["pages_done"] == 2

@@ -104,6 +104,10 @@ class Crawler:
     def __init__(self, service):
         self.service = service
         self._tasks = {}  # crawl id -> asyncio.Task
+        # crawl id -> a lock that keeps its row's updates in the order they were made: pages
+        # finish together, and on MySQL two updates can run on two database threads at once
+        # (the older counts, committed last, would stay).
+        self._writing = {}
         self._recovery = None  # the start-up recovery, run once, before any crawl starts
 
     @property
@@ -193,9 +197,13 @@ class Crawler:
         except Exception as e:
             logger.exception("crawl %d failed", id)
             final = {"status": "failed", "error": "The crawl stopped: %s" % e}
-        final.update(pages_queued=0, completed_at=utcnow())
+        final.update(pages_done=progress["done"], pages_failed=progress["failed"],
+                     pages_queued=0, completed_at=utcnow())
         # Shielded: a cancelled crawl still records that it was cancelled.
-        await asyncio.shield(self._update(id, final))
+        try:
+            await asyncio.shield(self._update(id, final))
+        finally:
+            self._writing.pop(id, None)
 
     async def _walk(self, id, url, scope, options, progress):
         """Breadth first, depth by depth; the first page's error when it failed."""
@@ -251,7 +259,8 @@ class Crawler:
         return [link for link in links if isinstance(link, str)], error
 
     async def _update(self, id, changes, last=None):
-        row = await self.store.update(id, changes)
+        async with self._writing.setdefault(id, asyncio.Lock()):
+            row = await self.store.update(id, changes)
         if row is not None:
             crawl = crawl_shape(row)
             if last is not None:

@@ -81,7 +81,17 @@ class TaskQueueSchema(ModelQueueSchema):
                        "calls waits."})
 
 
-class SubtaskStateSchema(Schema):
+class RunFieldsSchema(Schema):
+    """What running a task or a subtask records: its model's token counts and its times."""
+
+    prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
+    completion_tokens = fields.Integer(required=True, data_key="completionTokens")
+    duration_ms = fields.Integer(required=True, allow_none=True, data_key="durationMs")
+    started_at = _time(allow_none=True, data_key="startedAt")
+    completed_at = _time(allow_none=True, data_key="completedAt")
+
+
+class SubtaskStateSchema(RunFieldsSchema):
     """A subtask as it is stored, inside its task."""
 
     id = fields.Integer(required=True)
@@ -105,14 +115,9 @@ class SubtaskStateSchema(Schema):
                        "with `accepted`, or `edited` and `original`, after a review."})
     score = fields.Float(required=True, allow_none=True)
     attempts = fields.Integer(required=True)
-    prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
-    completion_tokens = fields.Integer(required=True, data_key="completionTokens")
-    duration_ms = fields.Integer(required=True, allow_none=True, data_key="durationMs")
-    started_at = _time(allow_none=True, data_key="startedAt")
-    completed_at = _time(allow_none=True, data_key="completedAt")
 
 
-class TaskRowSchema(Schema):
+class TaskRowSchema(RunFieldsSchema):
     """A task's own columns."""
 
     id = fields.Integer(required=True)
@@ -132,11 +137,6 @@ class TaskRowSchema(Schema):
     note = fields.String(required=True, allow_none=True)
     plan_source = fields.String(required=True, allow_none=True, data_key="planSource",
                                 validate=validate.OneOf(("manual", "model", "fallback")))
-    prompt_tokens = fields.Integer(required=True, data_key="promptTokens")
-    completion_tokens = fields.Integer(required=True, data_key="completionTokens")
-    duration_ms = fields.Integer(required=True, allow_none=True, data_key="durationMs")
-    started_at = _time(allow_none=True, data_key="startedAt")
-    completed_at = _time(allow_none=True, data_key="completedAt")
 
 
 class TaskListItemSchema(TaskRowSchema):

@@ -89,6 +89,15 @@ class LimitedBody:
         self.request.connection.set_max_body_size(DISCARD_LIMIT)
         self._too_large = length > self.limit()
 
+    def finish(self, chunk=None):
+        # Answered before the whole body is in (a method it does not take, a refusal in
+        # prepare, a body past DISCARD_LIMIT): Tornado closes the connection after the
+        # answer, so the answer says so, or a keep-alive client would send its next request
+        # on a connection about to close and see it reset.
+        if not self._headers_written and not self.request._body_future.done():
+            self.set_header("Connection", "close")
+        return super().finish(chunk)
+
     def data_received(self, chunk):
         self._size += len(chunk)
         if self._size > self.limit():

@@ -101,17 +101,64 @@ async def test_a_declared_length_past_any_limit_is_refused_before_the_body(serve
                     return answer.decode()
                 answer += data
 
-    # Far past the limit, authenticated: answered at once, the connection closed.
+    # Far past the limit, authenticated: answered at once, the connection closed, and the
+    # answer says so.
     answer = await asyncio.get_running_loop().run_in_executor(None, ask, (
         "Authorization: Bearer %s\r\nContent-Length: %d\r\n" % (TOKEN, 10 ** 12)))
     assert answer.startswith("HTTP/1.1 413 ")
     assert limit_message("request body", bodies.MAX_BODY) in answer
-    assert "400 Bad Request" not in answer
+    assert "400 Bad Request" not in answer and "\r\nConnection: close\r\n" in answer
     # Without the token nothing is read either: 401 first.
     answer = await asyncio.get_running_loop().run_in_executor(
         None, ask, "Content-Length: %d\r\n" % 10 ** 9)
     assert answer.startswith("HTTP/1.1 401 ") and "Authentication required" in answer
-    assert "400 Bad Request" not in answer
+    assert "400 Bad Request" not in answer and "\r\nConnection: close\r\n" in answer
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_an_answer_before_the_body_tells_a_keep_alive_client_the_connection_closes(
+        server):
+    """A method no route takes (TRACE, QUERY) or a refused token is answered before the
+    body is read, and the server then closes the connection: the answer says
+    `Connection: close`, so a client does not send its next request on it. An answer after
+    the body keeps the connection open for the next request."""
+    port = int(server.rsplit(":", 1)[1])
+    auth = "Authorization: Bearer %s\r\n" % TOKEN
+
+    def exchange(requests, closes=False):
+        """Sends each request on one connection, reading each answer (Content-Length
+        framed); returns the answers' heads and, where `closes`, whether the server then
+        closed the connection."""
+        heads = []
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            stream = sock.makefile("rb")
+            for request in requests:
+                sock.sendall(request.encode())
+                head = b""
+                while not head.endswith(b"\r\n\r\n"):
+                    line = stream.readline()
+                    assert line, "closed before an answer to %r" % request[:40]
+                    head += line
+                head = head.decode()
+                length = int(head.lower().split("content-length: ")[1].split("\r\n")[0])
+                stream.read(length)
+                heads.append(head)
+            closed = closes and stream.read(1) == b""
+        return heads, closed
+
+    loop = asyncio.get_running_loop()
+    get = "GET /api/templates HTTP/1.1\r\nHost: x\r\n%s\r\n" % auth
+    heads, closed = await loop.run_in_executor(None, exchange, [get, get])
+    assert [h.split("\r\n")[0] for h in heads] == ["HTTP/1.1 200 OK"] * 2
+    assert "Connection: close" not in "".join(heads)
+
+    for first in ("TRACE /api/templates/1 HTTP/1.1\r\nHost: x\r\n%s\r\n" % auth,
+                  "QUERY /api/tasks/1 HTTP/1.1\r\nHost: x\r\n%s\r\n" % auth,
+                  "POST /api/templates HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"):
+        heads, closed = await loop.run_in_executor(None, exchange, [first], True)
+        assert heads[0].split(" ")[1] in ("405", "401"), heads[0]
+        assert "\r\nConnection: close\r\n" in heads[0], heads[0]
+        assert closed
 
 
 @pytest.mark.gen_test(timeout=120)

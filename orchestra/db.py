@@ -2,9 +2,11 @@
 
 `Connection` is synchronous and lives in one thread. `Database` is what the rest of the
 application uses: it owns a thread pool, gives each worker thread its own Connection and
-runs every call there, so a query never blocks the IOLoop. On SQLite, reads (`query`, `get`,
-`read`) go to a second pool of read-only connections, which WAL lets run beside the one
-writer and each other.
+runs every call there, so a query never holds up the IOLoop. On SQLite, reads (`query`,
+`get`, `read`) run on read-only connections, which WAL lets run beside the one writer and
+each other: first on the IOLoop's own, within a budget of INLINE_BUDGET seconds (a page of
+rows takes tens of microseconds, less than the hop to a thread and back); a read that
+outlives the budget is interrupted there and run again on a second pool, of reader threads.
 
 SQL is always written with `%s` placeholders (pymysql's style); for SQLite they are
 translated to `?`, and `%%` to `%`.
@@ -23,6 +25,7 @@ import time
 import urllib.parse
 
 import pymysql
+import tornado.concurrent
 import tornado.ioloop
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,12 @@ MAX_IDLE_SECONDS = 60.0
 # more only contend for the GIL: four cost about a fifth more CPU per listed page than one
 # or two (tests/bench/bench_crud.py), for no more pages per second.
 READERS = 2
+# A read on the IOLoop's connection is interrupted past this many seconds (SQLite checks
+# every INLINE_STEPS of its virtual machine's instructions) and goes to a reader thread.
+# On a thread, each row's step gives up the GIL and waits to get it back while the IOLoop
+# runs; a 20-row page that takes 50 us alone took milliseconds there under load.
+INLINE_BUDGET = 0.001
+INLINE_STEPS = 1000
 
 
 class DatabaseError(Exception):
@@ -55,6 +64,11 @@ class IntegrityError(DatabaseError):
 class OutOfRange(DatabaseError):
     """A number beyond what its column stores (SQLite cannot even bind an integer past
     2^63-1); the schemas refuse these first, this is the net under them (HTTP 400)."""
+
+
+class _OverBudget(Exception):
+    """An inline read ran past INLINE_BUDGET (or found the database busy): run it on a
+    reader thread."""
 
 
 class Row(dict):
@@ -219,6 +233,10 @@ class Connection:
         finally:
             db.close()
         logger.info("created the MySQL database %s (utf8mb4)", o["database"])
+
+    def sqlite(self):
+        """The open sqlite3 connection (None when closed)."""
+        return self._db
 
     def close(self):
         if self._db is not None:
@@ -386,16 +404,18 @@ def _prepare_sqlite_file(path):
 
 
 class Database:
-    """The asynchronous face of the data layer: every call runs on a worker thread.
+    """The asynchronous face of the data layer: every call runs on a worker thread, but a
+    short SQLite read, which runs on the IOLoop's own read-only connection.
 
     Each worker thread keeps its own Connection. SQLite gets a single worker, so there is
     one writer and no lock contention, and `readers` reader threads, each with a read-only
     connection, for `query`, `get` and `read`: in WAL mode readers neither wait for the
     writer nor block it. A read starts after every write awaited before it has committed
     (the writer autocommits, or commits its transaction, before its future resolves), and
-    each statement reads a fresh snapshot, so a request sees what it wrote. Transactions,
-    migrations and anything given to `run` stay on the writer. MySQL gets `workers` threads
-    that do both, and `read` is `run`.
+    each statement reads a fresh snapshot, so a request sees what it wrote. The IOLoop's
+    thread has a read-only connection of its own, without a busy timeout, where a read runs
+    first (see `read`). Transactions, migrations and anything given to `run` stay on the
+    writer. MySQL gets `workers` threads that do both, and `read` is `run`.
     """
 
     def __init__(self, url, workers=4, readers=READERS):
@@ -414,6 +434,10 @@ class Database:
         self._read_executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=self.readers, thread_name_prefix="orchestra-db-read") \
             if self.readers else None
+        # The IOLoop thread's read-only connection (SQLite), opened on a reader thread at the
+        # first read; reads from any other thread go to the pool.
+        self._inline = self._inline_thread = None
+        self._inline_opening = None
 
     def connect(self):
         """Open one connection now so a bad URL or a server that is down fails loudly at start
@@ -442,12 +466,60 @@ class Database:
             self._executor, self._call, fn, *args)
 
     def read(self, fn, *args):
-        """Run fn(connection, *args), which only reads, on a reader thread (on SQLite; on a
-        worker for MySQL); await the result. It sees every write awaited before the call."""
+        """Run fn(connection, *args), which only reads; await the result. It sees every
+        write awaited before the call. On SQLite it runs first on the IOLoop's connection,
+        interrupted past INLINE_BUDGET (or when the database is busy) and run again on a
+        reader thread, so fn must be its queries and what turns their rows into values,
+        nothing that waits; on MySQL it runs on a worker."""
         if self._read_executor is None:
             return self.run(fn, *args)
+        inline = self._inline_connection()
+        if inline is not None:
+            future = tornado.concurrent.Future()
+            try:
+                future.set_result(self._read_inline(inline, fn, args))
+                return future
+            except _OverBudget:
+                pass
+            except Exception as e:
+                future.set_exception(e)
+                return future
         return tornado.ioloop.IOLoop.current().run_in_executor(
             self._read_executor, self._call_read, fn, *args)
+
+    def _inline_connection(self):
+        """This thread's inline connection, or None: it belongs to the first thread that
+        reads (the IOLoop's), and is opened on a reader thread (opening may wait for a lock)
+        while the first reads go to the pool."""
+        if self._inline is not None:
+            return self._inline if self._inline_thread == threading.get_ident() else None
+        if self._inline_opening is None:
+            self._inline_thread = threading.get_ident()
+            self._inline_opening = self._read_executor.submit(self._open_inline)
+        return None
+
+    def _open_inline(self):
+        conn = Connection(self.url, read_only=True)
+        conn.sqlite().execute("PRAGMA busy_timeout=0")  # busy: the read goes to a thread
+        with self._lock:
+            self._connections.append(conn)
+        self._inline = conn
+
+    @staticmethod
+    def _read_inline(conn, fn, args):
+        raw = conn.sqlite()
+        if raw is None:
+            raise _OverBudget()
+        deadline = time.perf_counter() + INLINE_BUDGET
+        raw.set_progress_handler(lambda: time.perf_counter() > deadline, INLINE_STEPS)
+        try:
+            return fn(conn, *args)
+        except sqlite3.OperationalError as e:
+            if "interrupted" in str(e) or "locked" in str(e) or "busy" in str(e):
+                raise _OverBudget() from e
+            raise
+        finally:
+            raw.set_progress_handler(None, INLINE_STEPS)
 
     def run_sync(self, fn, *args):
         """For command-line use outside an IOLoop."""

@@ -100,43 +100,114 @@ async def test_database_runs_calls_on_worker_threads(url):
     database.close()
 
 
+async def inline_ready(database):
+    """Reads until one runs on this thread: the inline connection opens on a reader thread
+    at the first read, which runs there meanwhile."""
+    for _ in range(200):
+        if await database.read(lambda c: threading.current_thread().name) \
+                == threading.current_thread().name:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("reads never ran on the IOLoop's connection")
+
+
 @pytest.mark.gen_test
 async def test_sqlite_reads_run_on_read_only_connections_beside_the_writer(tmp_path):
     database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"), readers=3)
     database.connect()
     await database.execute(DDL["sqlite"])
     assert database.readers == 3
+
     def thread(c):
         return threading.current_thread().name
 
+    # The first read opens the IOLoop's connection on a reader thread and runs there.
     assert (await database.read(thread)).startswith("orchestra-db-read")
+    await inline_ready(database)
     assert not (await database.run(thread)).startswith("orchestra-db-read")
-    # A write sent to a reader is refused there, not run beside the writer's.
+    # From another thread (with its own loop), reads go to the reader threads.
+    async def read_elsewhere(fn):
+        return await database.read(fn)
+
+    other = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: asyncio.run(read_elsewhere(thread)))
+    assert other.startswith("orchestra-db-read")
+    # A write sent to a reader is refused there, not run beside the writer's: inline and on
+    # a reader thread.
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         await database.read(lambda c: c.execute("INSERT INTO notes (body) VALUES (%s)", "x"))
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        await asyncio.get_running_loop().run_in_executor(None, lambda: asyncio.run(
+            read_elsewhere(lambda c: c.execute("INSERT INTO notes (body) VALUES (%s)", "x"))))
     assert await database.query("SELECT * FROM notes") == []
     database.close()
 
 
+# About a second of SQLite's work (on a 2-core machine), in one statement: far past the
+# inline budget.
+SLOW_COUNT = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %s)"
+              " SELECT COUNT(*) AS n FROM n")
+
+
 @pytest.mark.gen_test(timeout=60)
-async def test_a_slow_sqlite_read_holds_up_neither_writes_nor_other_reads(tmp_path):
+async def test_a_slow_sqlite_read_is_moved_off_the_ioloop_and_holds_up_nothing(tmp_path):
+    """A read past the inline budget is interrupted on the IOLoop within a few milliseconds
+    and run again on a reader thread; meanwhile the IOLoop, writes and other reads go on."""
     database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"))
     database.connect()
     await database.execute(DDL["sqlite"])
-    started, release = threading.Event(), threading.Event()
+    await inline_ready(database)
+    where = []
 
     def slow(c):
-        rows = c.query("SELECT * FROM notes")
-        started.set()
-        release.wait(30)
-        return rows
+        where.append(threading.current_thread().name)
+        return c.get(SLOW_COUNT, 8_000_000).n
 
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     reading = database.read(slow)
-    await asyncio.get_running_loop().run_in_executor(None, started.wait, 30)
+    held = loop.time() - started
+    assert held < 0.1, "the IOLoop was held %.3f s" % held
+    assert where == [threading.current_thread().name] and not reading.done()
     await database.execute("INSERT INTO notes (body) VALUES (%s)", "written")
     assert [r.body for r in await database.query("SELECT body FROM notes")] == ["written"]
-    release.set()
-    assert await reading == []
+    await asyncio.sleep(0.01)  # the IOLoop's timers run meanwhile
+    assert not reading.done(), "the slow read ran before the write and the read after it"
+    assert await reading == 8_000_000
+    assert where[1].startswith("orchestra-db-read")
+    database.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_read_that_finds_sqlite_busy_on_the_ioloop_waits_on_a_reader_thread(tmp_path):
+    """SQLite answers "database is locked" at once on the IOLoop's connection (it has no busy
+    timeout there): the read runs again on a reader thread, which waits for the lock."""
+    database = dblib.Database("sqlite:///" + str(tmp_path / "t.db"))
+    database.connect()
+    await database.execute(DDL["sqlite"])
+    await inline_ready(database)
+    assert database._inline.sqlite().execute("PRAGMA busy_timeout").fetchone() == (0,)
+    where = []
+
+    def read(c):
+        where.append(threading.current_thread().name)
+        if len(where) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return c.query("SELECT * FROM notes")
+
+    assert await database.read(read) == []
+    assert where[0] == threading.current_thread().name
+    assert where[1].startswith("orchestra-db-read")
+    # Any other error is the read's own: it is not run twice.
+    where.clear()
+
+    def broken(c):
+        where.append(threading.current_thread().name)
+        return c.query("SELECT * FROM no_such_table")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        await database.read(broken)
+    assert where == [threading.current_thread().name]
     database.close()
 
 

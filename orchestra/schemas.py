@@ -172,7 +172,9 @@ class CreateTemplateSchema(Timestamped):
     description = text(SHORT, load_default="")
     category = text(100, load_default="")
     body = text(LONG, required=True)
-    variables = fields.Method("_variables", dump_only=True)
+    variables = fields.Method("_variables", dump_only=True, metadata={
+        "type": "array", "items": {"type": "string"},
+        "description": "The body's {{placeholders}}, in order of first appearance."})
 
     def _variables(self, obj):
         from orchestra.services.templating import variables
@@ -221,7 +223,10 @@ class CreateInstructionSchema(Timestamped):
 class CreateKnowledgeBaseSchema(Timestamped):
     name = text(NAME, required=True)
     description = text(SHORT, load_default="")
-    sources = fields.Method("_sources", dump_only=True)
+    sources = fields.Method("_sources", dump_only=True, metadata={
+        "type": ["array", "null"], "items": {"type": "object"},
+        "description": "Its sources, each as a knowledge source without its content; "
+                       "on the base's own answer only."})
 
     def _sources(self, obj):
         if "sources" not in obj:
@@ -267,7 +272,9 @@ class CreateAccountSchema(Timestamped):
     username = text(NAME, allow_none=True, load_default=None)
     secret = fields.String(load_only=True, required=True, validate=validate.Length(1, 8192))
     active = Boolean(load_default=True)
-    secret_masked = fields.Method("_masked", data_key="secretMasked", dump_only=True)
+    secret_masked = fields.Method("_masked", data_key="secretMasked", dump_only=True,
+                                  metadata={"type": "string", "description":
+                                            "Eight dots and the secret's last characters."})
 
     def _masked(self, obj):
         hint = obj.get("secret_hint") or ""

@@ -274,3 +274,13 @@ async def test_session_and_tool_answers_match_the_document(app, fetch):
         refused = await fetch("/api/tools/%s/run" % path, method="POST", json=body)
         assert refused.code == status, refused.text
         assert_documented(document, run, "post", refused)
+
+
+def test_computed_fields_are_typed(document):
+    """Computed fields say what they hold (a stored entity's read-only fields may be null)."""
+    props = {name: document["components"]["schemas"][name]["properties"]
+             for name in ("Template", "Account", "KnowledgeBase")}
+    assert "array" in props["Template"]["variables"]["type"]
+    assert props["Template"]["variables"]["items"] == {"type": "string"}
+    assert "string" in props["Account"]["secretMasked"]["type"]
+    assert "array" in props["KnowledgeBase"]["sources"]["type"]

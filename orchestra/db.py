@@ -41,9 +41,8 @@ SQLITE_FILE_MODE = 0o600
 # A connection idle for longer than this is pinged (and re-opened) before use: MySQL drops
 # idle connections after wait_timeout, and a request should not fail because of it.
 MAX_IDLE_SECONDS = 60.0
-# SQLite reader threads. Two let a long read (a knowledge search) not hold up the others;
-# more only contend for the GIL: four cost about a fifth more CPU per listed page than one
-# or two (tests/bench/bench_crud.py), for no more pages per second.
+# SQLite reader threads, for reads past the inline budget. Two let a long read (a knowledge
+# search) not hold up the others; more only contend for the GIL.
 READERS = 2
 # A read on the IOLoop's connection is interrupted past this many seconds (SQLite checks
 # every INLINE_STEPS of its virtual machine's instructions) and goes to a reader thread.

@@ -10,8 +10,9 @@ before timing):
 
   app   `orchestra serve` as a user starts it (its access log written to a file):
         `GET /api/templates?limit=20` with `Authorization: Bearer <token>`: auth, the
-        query arguments, the store's page (the 20 rows and the total, one trip to a
-        reader thread), the entity's marshmallow dump, JSON;
+        query arguments, the store's page (the 20 rows and the total, read on the
+        IOLoop's read-only connection within its budget), the entity's marshmallow dump,
+        JSON;
   bare  the ceiling: one Tornado `RequestHandler` that compares the same header with
         `hmac.compare_digest` and lists the same 20 rows (`SELECT * ... ORDER BY id DESC
         LIMIT 20` on one sqlite3 connection, on the IOLoop), written with `json.dumps`.

@@ -384,50 +384,55 @@ class EditSchema(Schema):
         validate.Predicate("strip", error="Write the answer; it cannot be empty.")])
 
 
-SUBTASK_ACTION_BODY = {
-    "description": "edit: {result} (required). retry: {feedback} (optional; no body is the "
-                   "same as true). accept: no body.",
-    "oneOf": [
-        {"title": "edit", "type": "object", "required": ["result"],
-         "additionalProperties": False,
-         "properties": {"result": {"type": "string", "maxLength": schemas.HUGE,
-                                   "pattern": "\\S",
-                                   "description": "The answer that replaces the model's."}}},
-        {"title": "retry", "type": "object", "additionalProperties": False,
-         "properties": {"feedback": {"type": "boolean", "default": True,
-                                     "description": "Ask again with the check's findings "
-                                                    "(an answer that needs review)."}}},
-    ]}
+SUBTASK_ACTIONS = {
+    "accept": op(
+        "Accept a subtask's answer", tags=("Tasks",),
+        description="Keeps an answer that needs review as it is (its report says `accepted`); "
+                    "the task completes when it was the last one. A subtask in another "
+                    "state, or whose task is busy, is refused (409).",
+        responses={200: ("The subtask's task.", TaskStateSchema)}, errors=(404, 409)),
+    "edit": op(
+        "Replace a subtask's answer", tags=("Tasks",),
+        description="Replaces an answer that needs review with `result` (the model's stays in "
+                    "the report as `original`); the task completes when it was the last one. "
+                    "A subtask in another state, or whose task is busy, is refused (409).",
+        body=EditSchema, body_example={"result": "Green tea is made from the leaves of "
+                                                 "Camellia sinensis."},
+        responses={200: ("The subtask's task.", TaskStateSchema)}, errors=(400, 404, 409)),
+    "retry": op(
+        "Retry a subtask", tags=("Tasks",),
+        description="Runs a failed or skipped subtask again, and the rest of its task after "
+                    "it, or asks again for an answer that needs review, with the check's "
+                    "findings unless `feedback` is false (no body is the same as true); in the "
+                    "background. A subtask in another state, or whose task is busy, is "
+                    "refused (409).",
+        body=RetrySchema, body_required=False, body_example={"feedback": True},
+        responses={202: ("The task as its run starts.", TaskStateSchema)},
+        errors=(400, 404, 409)),
+}
 
 
 class SubtaskActionApi(TaskApiMixin, ApiHandler):
     """POST /api/subtasks/{id}/accept | edit {result} (an answer that needs review: 200)
-    and retry [{feedback}] (a failed, skipped or needs-review subtask: 202)."""
+    and retry [{feedback}] (a failed, skipped or needs-review subtask: 202); one route per
+    action, each described on its own."""
 
-    api_doc = {"post": op(
-        "Review or retry a subtask", tags=("Tasks",),
-        description="`accept` keeps an answer that needs review as it is, `edit` replaces "
-                    "it with `result` (200; the task completes when it was the last one). "
-                    "`retry` runs a failed or skipped subtask again, and the rest of its task "
-                    "after it, or asks again for an answer that needs review, with the "
-                    "check's findings unless `feedback` is false (202, in the background). "
-                    "A subtask in another state, or whose task is busy, is refused (409).",
-        body=SUBTASK_ACTION_BODY, body_required=False, body_example={"result": "Green tea "
-                                                                     "is made from the leaves "
-                                                                     "of Camellia sinensis."},
-        responses={200: ("accept, edit: the subtask's task.", TaskStateSchema),
-                   202: ("retry: the task as its run starts.", TaskStateSchema)},
-        errors=(400, 404, 409))}
-    api_path_params = (("id", "The subtask's id."),
-                       ("action", "accept or edit an answer that needs review; retry."))
+    api_path_params = (("id", "The subtask's id."),)
 
-    async def post(self, id, action):
+    @classmethod
+    def api_doc_for(cls, kwargs):
+        return {"post": SUBTASK_ACTIONS[kwargs["action"]]}
+
+    def initialize(self, action):
+        self.action = action
+
+    async def post(self, id):
         id = self.path_id(id, "subtask")
-        if action == "retry":
+        if self.action == "retry":
             body = self.load(RetrySchema()) if self.request.body.strip() else {}
             task = await self.orchestrator.retry_subtask(id, **body)
             return self.write_json(self.task_json(task), status=202)
-        if action == "edit":
+        if self.action == "edit":
             task = await self.orchestrator.edit_subtask(id,
                                                         self.load(EditSchema())["result"])
         else:
@@ -534,8 +539,9 @@ routes = [
     tornado.web.url(r"/api/tasks/([0-9]+)", TaskItemApi, name="api-task"),
     tornado.web.url(r"/api/tasks/([0-9]+)/(plan|run|cancel)", TaskActionApi,
                     name="api-task-action"),
-    tornado.web.url(r"/api/subtasks/([0-9]+)/(accept|edit|retry)", SubtaskActionApi,
-                    name="api-subtask-action"),
+    *(tornado.web.url(r"/api/subtasks/([0-9]+)/%s" % action, SubtaskActionApi,
+                      {"action": action}, name="api-subtask-%s" % action)
+      for action in SUBTASK_ACTIONS),
     tornado.web.url(r"/api/workflows/([0-9]+)/run", WorkflowRunApi, name="api-workflow-run"),
     tornado.web.url(r"/api/check", CheckApi, name="api-check"),
     *task_pages.routes,

@@ -11,6 +11,7 @@ from marshmallow import (RAISE, Schema, ValidationError, fields, missing, post_l
                          validate, validates_schema)
 
 from orchestra.services.orchestrator_plan import KINDS, plan_problems
+from orchestra.services.templating import variables as template_variables
 
 NAME = 200
 SHORT = 5_000
@@ -177,8 +178,7 @@ class CreateTemplateSchema(Timestamped):
         "description": "The body's {{placeholders}}, in order of first appearance."})
 
     def _variables(self, obj):
-        from orchestra.services.templating import variables
-        return variables(obj["body"])
+        return template_variables(obj["body"])
 
 
 class WorkflowStepSchema(Schema):

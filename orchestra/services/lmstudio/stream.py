@@ -8,6 +8,7 @@ import time
 
 from .errors import LMStudioError, LMStudioTimeout, LMStudioUnavailable, StreamBroken
 from .errors import upstream_error
+from .streaming import fetch_streaming
 from .transport import abort, error_details, map_fetch_error, parse_status_line
 
 logger = logging.getLogger(__name__)
@@ -283,7 +284,7 @@ class CompletionStream:
         )
         reader.request = self._request
         reader.server = server = self._client.server
-        future = self._client._http.fetch(self._request, raise_error=False)
+        future = fetch_streaming(self._request)
         request = self._request
         future.add_done_callback(lambda f: reader.on_done(f, server, request))
 

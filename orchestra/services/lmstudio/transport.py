@@ -15,6 +15,7 @@ from tornado.simple_httpclient import (
 
 from .errors import (LMStudioError, LMStudioTimeout, LMStudioUnavailable, ServerName,
                      StreamBroken, upstream_error)
+from .streaming import StreamingConnection
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ class AbortableHTTPClient(SimpleAsyncHTTPClient):
 def abort(request):
     """End `request` now: the socket closes and its fetch future fails with `Aborted`."""
     connection = getattr(request, "connection", None)
-    if connection is not None and connection.final_callback is not None:
+    if isinstance(connection, StreamingConnection):
+        connection.abort(Aborted("aborted"))
+    elif connection is not None and connection.final_callback is not None:
         # Before the connect finishes there is no stream yet; Tornado then closes the new
         # stream itself, because final_callback is gone.
         connection._handle_exception(Aborted, Aborted("aborted"), None)

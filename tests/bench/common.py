@@ -3,8 +3,13 @@ stand-ins for LM Studio's completions (a recorded stream replayed, tokens at a m
 
 import argparse
 import asyncio
+import base64
+import collections
 import json
+import os
+import re
 import time
+import urllib.parse
 
 import tornado.httpclient
 import tornado.httpserver
@@ -31,6 +36,125 @@ async def wait_for_url(url, tries=400, pause=0.05):
 # completions are answered as below, every other path by the fake LM Studio (models, load).
 
 MODEL = "qwen2.5-7b-instruct"
+
+
+class RawWebSocket(asyncio.Protocol):
+    """A benchmark's WebSocket client, read straight off its socket (an asyncio protocol): on
+    each complete frame only its time of arrival, its bytes and its type are kept, so that
+    reading many sockets costs the measuring process little beside the servers it measures;
+    frames are parsed as JSON after the timing (`frames`). `on_frame(received, payload)`, when
+    set, sees each frame as it arrives. Text frames without extensions, as the servers
+    measured send them."""
+
+    TYPE = re.compile(rb'^\{"type":"([^"]*)"')
+    clock = staticmethod(time.perf_counter)  # what a frame's time of arrival is read from
+
+    def __init__(self, handshake):
+        self.handshake = handshake  # resolved once the server has answered 101
+        self.transport = None
+        self.buffer = b""
+        self.upgraded = False
+        self.raw = []  # (time received, frame bytes)
+        self.counts = collections.Counter()
+        self.closed = False
+        self.on_frame = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data):
+        received = self.clock()
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                self.buffer = buffer
+                return
+            if not buffer.startswith(b"HTTP/1.1 101 "):
+                self.handshake.set_exception(SystemExit("no WebSocket upgrade: %r"
+                                                        % buffer[:200]))
+                return
+            self.upgraded = True
+            buffer = buffer[end + 4:]
+            self.handshake.set_result(self)
+        at = 0
+        while len(buffer) - at >= 2:
+            length, head = buffer[at + 1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) - at < 4:
+                    break
+                length, head = int.from_bytes(buffer[at + 2:at + 4], "big"), 4
+            elif length == 127:
+                if len(buffer) - at < 10:
+                    break
+                length, head = int.from_bytes(buffer[at + 2:at + 10], "big"), 10
+            if len(buffer) - at < head + length:
+                break
+            opcode = buffer[at] & 0x0F
+            payload = buffer[at + head:at + head + length]
+            at += head + length
+            if opcode == 8:
+                self.closed = True
+                self.transport.close()
+                return
+            if opcode in (1, 2):
+                self.raw.append((received, payload))
+                found = self.TYPE.match(payload)
+                self.counts[found.group(1).decode() if found else None] += 1
+                if self.on_frame is not None:
+                    self.on_frame(received, payload)
+        self.buffer = buffer[at:]
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if self.on_frame is not None:
+            self.on_frame(None, None)
+        if not self.handshake.done():
+            self.handshake.set_exception(SystemExit("the connection closed: %s" % exc))
+
+    @property
+    def frames(self):
+        return [(received, json.loads(payload)) for received, payload in self.raw]
+
+    @property
+    def last_metrics(self):
+        for _, payload in reversed(self.raw):
+            if self.TYPE.match(payload).group(1) == b"monitoring:metrics":
+                return payload.decode()
+        return None
+
+    def count(self, type):
+        return self.counts[type]
+
+    def send(self, type, data=None):
+        """A client frame: text, final, masked (a zero mask leaves the bytes as they are)."""
+        payload = json.dumps({"type": type, "data": data or {}}).encode()
+        if len(payload) > 0xFFFF:
+            raise ValueError("a frame this client does not send: %d bytes" % len(payload))
+        if len(payload) < 126:
+            head = bytes([0x81, 0x80 | len(payload)])
+        else:
+            head = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big")
+        self.transport.write(head + b"\0\0\0\0" + payload)
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
+
+    @classmethod
+    async def connect(cls, url):
+        parts = urllib.parse.urlsplit(url)
+        loop = asyncio.get_running_loop()
+        handshake = loop.create_future()
+        transport, client = await loop.create_connection(
+            lambda: cls(handshake), parts.hostname, parts.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        transport.write(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n"
+                         % (parts.path + ("?" + parts.query if parts.query else ""),
+                            parts.netloc, key)).encode())
+        return await handshake
 
 
 def sse_frame(content=None, finish_reason=None, usage=None):

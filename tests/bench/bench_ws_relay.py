@@ -46,9 +46,11 @@ import tempfile
 import time
 
 import psutil
+import tornado.httpclient
 import tornado.websocket
 
 from orchestra.services.lmstudio import LMStudioClient
+from orchestra.services.lmstudio.streaming import fetch_streaming
 from tests.bench.common import RawWebSocket, wait_for_url
 from tests.fakes.lmstudio import unused_url
 
@@ -203,13 +205,32 @@ def sent_times(text):
     return [int(word) for word in text.split()]
 
 
-async def paced_direct(client):
-    """[(sent ns, received ns)] of one paced answer read with LMStudioClient."""
-    tokens = []
-    async for chunk in client.stream_completion([{"role": "user", "content": "go"}],
-                                                model=MODEL):
-        received = time.monotonic_ns()
-        tokens += [(sent, received) for sent in sent_times(chunk)]
+async def paced_direct(upstream_url):
+    """[(sent ns, received ns)] of one paced answer read straight from the stand-in: each
+    packet's time of arrival is kept with its bytes (`fetch_streaming`, the reader the server
+    uses upstream, takes the chunked framing off) and the events are parsed once the answer
+    has ended, as the /ws reader does; a token's time is that of the packet that completed
+    its event."""
+    arrivals = []
+    request = tornado.httpclient.HTTPRequest(
+        upstream_url + "/v1/chat/completions", method="POST",
+        headers={"Content-Type": "application/json"},
+        body=json.dumps({"model": MODEL, "stream": True,
+                         "messages": [{"role": "user", "content": "go"}]}),
+        streaming_callback=lambda data: arrivals.append((time.monotonic_ns(), data)),
+        connect_timeout=10, request_timeout=120)
+    response = await fetch_streaming(request)
+    if response.code != 200:
+        raise SystemExit("the stand-in answered %d" % response.code)
+    tokens, buffer = [], b""
+    for received, data in arrivals:
+        buffer += data
+        *events, buffer = buffer.split(b"\n\n")
+        for event in events:
+            if event.startswith(b"data: {"):
+                for choice in json.loads(event[6:]).get("choices") or []:
+                    content = (choice.get("delta") or {}).get("content") or ""
+                    tokens += [(sent, received) for sent in sent_times(content)]
     return tokens
 
 
@@ -294,18 +315,18 @@ async def paced(args, workdir):
                      upstream_url.rsplit(":", 1)[1], "--tokens", str(args.tokens),
                      "--interval", str(INTERVAL))
     server, port = serve(workdir, upstream_url)
-    client = LMStudioClient(upstream_url)
     processes = {"upstream": psutil.Process(upstream.pid), "server": psutil.Process(server.pid),
                  "reader": psutil.Process()}
     results, failures = {}, []
     try:
         await wait_for_url(upstream_url + "/v1/models")
         await wait_for_url("http://127.0.0.1:%d/login" % port)
-        await paced_direct(client)  # warm up both ways
+        await paced_direct(upstream_url)  # warm up both ways
         await paced_relayed(await connect(port))
         for count in (1, args.streams_many):
             cpu = cpu_seconds(processes)
-            direct = await asyncio.gather(*(paced_direct(client) for _ in range(count)))
+            direct = await asyncio.gather(*(paced_direct(upstream_url)
+                                            for _ in range(count)))
             direct_cpu = cpu_seconds(processes, cpu)
             conns = await asyncio.gather(*(connect(port) for _ in range(count)))
             cpu = cpu_seconds(processes)
@@ -315,7 +336,6 @@ async def paced(args, workdir):
                               delays(relayed, args, failures, "through /ws, %d" % count),
                               direct_cpu, relayed_cpu)
     finally:
-        await client.close()
         server.terminate()
         upstream.terminate()
         server.wait(10)

@@ -19,9 +19,9 @@ come before and after the one without).
 Also printed: the server's memory per connection (RSS after connecting minus before), one
 round of application pings (every connection sends `ping`, all `pong`s back), and the
 `websocket.lastBroadcastMs` that each metrics frame reports for the previous broadcast: the
-server's own time to encode the frame once and hand it to every socket's write_message,
-which queues the bytes without waiting for them to be sent or read (so it excludes the
-delivery that the end-to-end figure includes).
+server's own time to encode the frame once and queue it on every socket's stream, without
+waiting for the bytes to be sent or read (so it excludes the delivery that the end-to-end
+figure includes).
 
 Exits 1 when a result is impossible (a client missing a broadcast or its connection, the
 server faster than half the bare loop), when the bare loop's own median reaches --target-ms
@@ -250,7 +250,7 @@ def report(args, limit, shipped, without, ceiling):
           f"gc switch {statistics.median(without['spreads']) / floor:.2f})")
     server_ms = shipped["server_ms"]
     print(f"lastBroadcastMs (server):     median {statistics.median(server_ms):.1f}, max "
-          f"{max(server_ms):.1f} (encode once + write_message to each; without the gc "
+          f"{max(server_ms):.1f} (encode once + queue on each socket; without the gc "
           f"switch median {statistics.median(without['server_ms']):.1f}, max "
           f"{max(without['server_ms']):.1f})")
     if median < floor * 0.5:

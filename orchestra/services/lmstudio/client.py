@@ -18,7 +18,7 @@ from .embeddings import EmbeddingsMixin
 
 logger = logging.getLogger(__name__)
 
-MAX_CONNECTIONS = 1024  # requests in flight at once, streams included
+MAX_CONNECTIONS = 1024  # requests in flight at once (streams have connections of their own)
 
 #: requests about models answer quickly; a load may take minutes
 LIST_TIMEOUT = 30.0
@@ -83,9 +83,9 @@ class LMStudioClient(ModelOpsMixin, StructuredMixin, EmbeddingsMixin):
     @property
     def _http(self):
         # Created on first use so that it binds to the IOLoop that actually runs the requests.
-        # Every answer being streamed holds its connection to the end, and Tornado fails a
-        # request that waits for one longer than its connect timeout (as "did not answer within
-        # 600 seconds"): with 64, the 65th chat answered at once failed after 5 s. The server
+        # Streamed answers do not use it (`streaming.py`); Tornado fails a request that waits
+        # for a connection longer than its connect timeout (as "did not answer within 600
+        # seconds"), so the limit is far above what a model server runs at once: the server
         # queues what it cannot run in parallel itself.
         if self._http_client is None:
             self._http_client = AbortableHTTPClient(force_instance=True,

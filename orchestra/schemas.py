@@ -175,7 +175,7 @@ class CreateTemplateSchema(Timestamped):
     body = text(LONG, required=True)
     variables = fields.Method("_variables", dump_only=True, metadata={
         "type": "array", "items": {"type": "string"},
-        "description": "The body's {{placeholders}}, in order of first appearance."})
+        "description": "The names of the body's {{variables}}, in order of first appearance."})
 
     def _variables(self, obj):
         return template_variables(obj["body"])

@@ -227,7 +227,17 @@ class ConversationOutSchema(Schema):
     knowledge_base_ids = _nullable(fields.List, fields.Integer(), data_key="knowledgeBaseIds")
 
 
-class SubtaskOutSchema(Schema):
+class _RunFields(Schema):
+    """What a task's and a subtask's runs add up: tokens and times."""
+
+    prompt_tokens = _always(fields.Integer, data_key="promptTokens")
+    completion_tokens = _always(fields.Integer, data_key="completionTokens")
+    duration_ms = _nullable(fields.Integer, data_key="durationMs")
+    started_at = _timestamp("startedAt", nullable=True)
+    completed_at = _timestamp("completedAt", nullable=True)
+
+
+class SubtaskOutSchema(_RunFields):
     """A stored subtask."""
 
     id = _always(fields.Integer)
@@ -250,14 +260,9 @@ class SubtaskOutSchema(Schema):
     verdict = fields.Raw(allow_none=True, metadata={"description": "The check's verdict."})
     score = _nullable(fields.Float)
     attempts = _always(fields.Integer)
-    prompt_tokens = _always(fields.Integer, data_key="promptTokens")
-    completion_tokens = _always(fields.Integer, data_key="completionTokens")
-    duration_ms = _nullable(fields.Integer, data_key="durationMs")
-    started_at = _timestamp("startedAt", nullable=True)
-    completed_at = _timestamp("completedAt", nullable=True)
 
 
-class TaskOutSchema(Schema):
+class TaskOutSchema(_RunFields):
     """A stored task; `subtasks` when one task is sent (task:subscribed), the counts in
     lists."""
 
@@ -279,11 +284,6 @@ class TaskOutSchema(Schema):
     subtasks = fields.List(fields.Nested(SubtaskOutSchema))
     subtasks_total = fields.Integer(data_key="subtasksTotal", allow_none=True)
     subtasks_done = fields.Integer(data_key="subtasksDone", allow_none=True)
-    prompt_tokens = _always(fields.Integer, data_key="promptTokens")
-    completion_tokens = _always(fields.Integer, data_key="completionTokens")
-    duration_ms = _nullable(fields.Integer, data_key="durationMs")
-    started_at = _timestamp("startedAt", nullable=True)
-    completed_at = _timestamp("completedAt", nullable=True)
 
 
 class ConnectedFrameSchema(Schema):

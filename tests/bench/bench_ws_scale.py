@@ -145,10 +145,7 @@ async def orchestra(args, workdir, gc_switch=True):
                     what="every subscription")
         complete, alive = await broadcasts(args, clients)
     finally:
-        for client in clients:
-            client.close()
-        server.terminate()
-        server.wait(15)
+        stop(clients, server)
     # Only broadcasts made while every client was subscribed; each next frame reports the
     # server's time for the one before it.
     full = [(t, got) for t, got in complete
@@ -159,6 +156,13 @@ async def orchestra(args, workdir, gc_switch=True):
         "server_ms": [got[0][1]["data"]["websocket"]["lastBroadcastMs"] for _, got in full[1:]],
         "spreads": spreads(full), "frame": clients[0].last_metrics,
     }
+
+
+def stop(clients, server):
+    for client in clients:
+        client.close()
+    server.terminate()
+    server.wait(15)
 
 
 async def bare(args, frame_path):
@@ -173,10 +177,7 @@ async def bare(args, frame_path):
         clients = await connect_all("ws://127.0.0.1:%d/ws" % port, args.connections)
         complete, alive = await broadcasts(args, clients)
     finally:
-        for client in clients:
-            client.close()
-        server.terminate()
-        server.wait(15)
+        stop(clients, server)
     return {"connections": len(clients), "alive": alive, "spreads": spreads(complete)}
 
 
